@@ -1,0 +1,47 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+// Layering (see README "Design choices"): C shims -> TorCrypto -> TorProtocol ->
+// RelayStore / RelayCore -> RelayNode; FleetKit -> FleetCtl. Dependencies point down only.
+let package = Package(
+    name: "relayfleet",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "relaynode", targets: ["RelayNode"]),
+        .executable(name: "fleetctl", targets: ["FleetCtl"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
+        .target(name: "TorCrypto", dependencies: ["COpenSSL", "CSodium"]),
+        .target(name: "TorProtocol", dependencies: [
+            "TorCrypto",
+            .product(name: "NIOCore", package: "swift-nio"),
+        ]),
+        .target(name: "RelayStore", dependencies: [
+            "TorProtocol",
+            .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
+        .executableTarget(name: "RelayNode", dependencies: [
+            "TorCrypto", "TorProtocol", "RelayStore",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .target(name: "FleetKit", dependencies: [
+            "TorCrypto", "TorProtocol",
+            .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
+        .executableTarget(name: "FleetCtl", dependencies: [
+            "FleetKit",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "TorCryptoTests", dependencies: ["TorCrypto"], resources: [.copy("Vectors")]),
+        .testTarget(name: "TorProtocolTests", dependencies: ["TorProtocol", "TorCrypto"]),
+        .testTarget(name: "RelayStoreTests", dependencies: ["RelayStore", "TorProtocol", "TorCrypto"]),
+        .testTarget(name: "RelayNodeTests", dependencies: ["RelayStore", "TorProtocol", "TorCrypto"]),
+    ]
+)

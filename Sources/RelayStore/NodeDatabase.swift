@@ -1,0 +1,76 @@
+import Foundation
+import GRDB
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The node's SQLite database, `<DataDirectory>/relay.sqlite3` (WAL), schema from
+/// `migrations/node/*.sql`. Opening checks permissions, integrity and schema version before
+/// anything is written.
+public final class NodeDatabase: Sendable {
+    public static let fileName = "relay.sqlite3"
+
+    public let path: String
+    public let dataDirectory: String
+    let pool: DatabasePool
+
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        for (id, sql) in EmbeddedMigrations.node {
+            m.registerMigration(id) { db in try db.execute(sql: sql) }
+        }
+        return m
+    }
+
+    /// Schema identifiers this binary knows, in order.
+    public static var knownMigrations: [String] { EmbeddedMigrations.node.map(\.0) }
+
+    /// Opens (and with `create`, creates) the database in `dataDirectory`.
+    public init(dataDirectory: String, create: Bool) throws {
+        self.dataDirectory = dataDirectory
+        path = (dataDirectory as NSString).appendingPathComponent(Self.fileName)
+        let exists = FileManager.default.fileExists(atPath: path)
+        if !exists {
+            guard create else {
+                throw RelayStoreError(.notFound, "no relay database at \(path): create an identity with 'relaynode keys generate' or 'relaynode keys import-ctor'")
+            }
+            try SecureFiles.ensurePrivateDirectory(dataDirectory)
+            let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { throw RelayStoreError(.io, "cannot create \(path): \(String(cString: strerror(errno)))") }
+            close(fd)
+        } else {
+            try SecureFiles.ensurePrivateDirectory(dataDirectory)
+            try SecureFiles.checkPrivateFile(path)
+        }
+
+        var config = Configuration()
+        config.foreignKeysEnabled = true
+        config.busyMode = .timeout(10)
+        do {
+            pool = try DatabasePool(path: path, configuration: config)
+            try pool.read { db in
+                let result = try String.fetchOne(db, sql: "PRAGMA quick_check") ?? "no result"
+                guard result == "ok" else {
+                    throw RelayStoreError(.corrupt, "\(path) failed SQLite's integrity check (\(result)); restore it from a backup or re-import the keys")
+                }
+            }
+            let migrator = Self.migrator
+            if try pool.read({ try migrator.hasBeenSuperseded($0) }) {
+                let applied = try pool.read { try migrator.appliedIdentifiers($0) }.sorted()
+                throw RelayStoreError(.newerSchema, "\(path) has schema \(applied.last ?? "?"), newer than this relaynode knows (\(Self.knownMigrations.last ?? "none")); use a newer relaynode — the database was left untouched")
+            }
+            try migrator.migrate(pool)
+        } catch let e as RelayStoreError {
+            throw e
+        } catch let e as DatabaseError where e.resultCode == .SQLITE_NOTADB || e.resultCode == .SQLITE_CORRUPT {
+            throw RelayStoreError(.corrupt, "\(path) is not a readable relaynode database (SQLite: \(e.message ?? "\(e.resultCode)")); restore it from a backup or re-import the keys")
+        } catch {
+            throw RelayStoreError(.io, "cannot open \(path): \(error)")
+        }
+    }
+
+    /// Applied schema identifiers, oldest first.
+    public func appliedMigrations() throws -> [String] {
+        try pool.read { try Self.migrator.appliedIdentifiers($0) }.sorted()
+    }
+}

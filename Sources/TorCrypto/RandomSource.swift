@@ -1,0 +1,26 @@
+import COpenSSL
+
+/// The one source of randomness for key generation and protocol nonces. Production code
+/// uses `SystemRandom` (OpenSSL's CSPRNG); tests pass a deterministic source.
+public protocol RandomSource {
+    mutating func fill(_ buffer: UnsafeMutableRawBufferPointer)
+}
+
+extension RandomSource {
+    public mutating func bytes(_ count: Int) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: count)
+        out.withUnsafeMutableBytes { fill($0) }
+        return out
+    }
+}
+
+/// OpenSSL's `RAND_bytes`. Failure of the system CSPRNG is unrecoverable and stops the
+/// process (as CTor does): continuing would produce predictable keys.
+public struct SystemRandom: RandomSource, Sendable {
+    public init() {}
+    public func fill(_ buffer: UnsafeMutableRawBufferPointer) {
+        guard let base = buffer.baseAddress, buffer.count > 0 else { return }
+        let rc = RAND_bytes(base.assumingMemoryBound(to: UInt8.self), Int32(buffer.count))
+        precondition(rc == 1, "OpenSSL RAND_bytes failed: the system CSPRNG is unusable")
+    }
+}
