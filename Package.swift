@@ -42,6 +42,6 @@ let package = Package(
         .testTarget(name: "TorCryptoTests", dependencies: ["TorCrypto"], resources: [.copy("Vectors")]),
         .testTarget(name: "TorProtocolTests", dependencies: ["TorProtocol", "TorCrypto"]),
         .testTarget(name: "RelayStoreTests", dependencies: ["RelayStore", "TorProtocol", "TorCrypto"]),
-        .testTarget(name: "RelayNodeTests", dependencies: ["RelayStore", "TorProtocol", "TorCrypto"]),
+        .testTarget(name: "RelayNodeTests", dependencies: ["RelayNode", "RelayStore", "TorProtocol", "TorCrypto"]),
     ]
 )

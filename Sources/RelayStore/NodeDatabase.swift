@@ -47,25 +47,38 @@ public final class NodeDatabase: Sendable {
         config.foreignKeysEnabled = true
         config.busyMode = .timeout(10)
         do {
+            // Integrity and schema version are checked on a read-only connection first, so a
+            // database this binary refuses is never written to (opening a DatabasePool writes).
+            if exists {
+                var readOnly = config
+                readOnly.readonly = true
+                let queue = try DatabaseQueue(path: path, configuration: readOnly)
+                try Self.preflight(queue, path: path)
+                try queue.close()
+            }
             pool = try DatabasePool(path: path, configuration: config)
-            try pool.read { db in
-                let result = try String.fetchOne(db, sql: "PRAGMA quick_check") ?? "no result"
-                guard result == "ok" else {
-                    throw RelayStoreError(.corrupt, "\(path) failed SQLite's integrity check (\(result)); restore it from a backup or re-import the keys")
-                }
-            }
-            let migrator = Self.migrator
-            if try pool.read({ try migrator.hasBeenSuperseded($0) }) {
-                let applied = try pool.read { try migrator.appliedIdentifiers($0) }.sorted()
-                throw RelayStoreError(.newerSchema, "\(path) has schema \(applied.last ?? "?"), newer than this relaynode knows (\(Self.knownMigrations.last ?? "none")); use a newer relaynode — the database was left untouched")
-            }
-            try migrator.migrate(pool)
+            try Self.preflight(pool, path: path)
+            try Self.migrator.migrate(pool)
         } catch let e as RelayStoreError {
             throw e
         } catch let e as DatabaseError where e.resultCode == .SQLITE_NOTADB || e.resultCode == .SQLITE_CORRUPT {
             throw RelayStoreError(.corrupt, "\(path) is not a readable relaynode database (SQLite: \(e.message ?? "\(e.resultCode)")); restore it from a backup or re-import the keys")
         } catch {
             throw RelayStoreError(.io, "cannot open \(path): \(error)")
+        }
+    }
+
+    private static func preflight(_ db: some DatabaseReader, path: String) throws {
+        try db.read { db in
+            let result = try String.fetchOne(db, sql: "PRAGMA quick_check") ?? "no result"
+            guard result == "ok" else {
+                throw RelayStoreError(.corrupt, "\(path) failed SQLite's integrity check (\(result)); restore it from a backup or re-import the keys")
+            }
+        }
+        let migrator = Self.migrator
+        if try db.read({ try migrator.hasBeenSuperseded($0) }) {
+            let applied = try db.read { try migrator.appliedIdentifiers($0) }.sorted()
+            throw RelayStoreError(.newerSchema, "\(path) has schema \(applied.last ?? "?"), newer than this relaynode knows (\(Self.knownMigrations.last ?? "none")); use a newer relaynode — the database was left untouched")
         }
     }
 

@@ -24,14 +24,14 @@ public struct Torrc: Sendable, Equatable {
             if pending.isEmpty { pendingStart = number }
             // A comment ends the line unless it is inside a continued value.
             let trimmed = s.drop { $0 == " " || $0 == "\t" }
-            if trimmed.hasPrefix("#") {
-                if pending.isEmpty { continue } else { continue }
-            }
-            if s.hasSuffix("\\") {
-                pending += s.dropLast() + " "
+            if trimmed.hasPrefix("#") { continue }
+            // Continued pieces are joined with one space.
+            let piece = pending.isEmpty ? String(s) : String(trimmed)
+            if piece.hasSuffix("\\") {
+                pending += piece.dropLast().trimmingCharacters(in: .whitespaces) + " "
                 continue
             }
-            let full = pending + s
+            let full = pending + piece
             pending = ""
             let content = full.trimmingCharacters(in: .whitespaces)
             if content.isEmpty { continue }
