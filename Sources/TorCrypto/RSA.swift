@@ -90,8 +90,18 @@ public final class RSAPrivateKey: @unchecked Sendable {
     let pkey: OpaquePointer  // EVP_PKEY, immutable after init
     public let publicKey: RSAPublicKey
 
-    private init(owning pkey: OpaquePointer) throws {
+    private init(owning pkey: OpaquePointer, checkConsistency: Bool = true) throws {
         self.pkey = pkey
+        if checkConsistency {
+            // Decoding does not check that n = p·q, d·e ≡ 1, …: a damaged key file can decode into
+            // a key that signs garbage and names another identity. Refuse it here.
+            guard let ctx = EVP_PKEY_CTX_new(pkey, nil) else { throw CryptoError.openssl("RSA check context") }
+            defer { EVP_PKEY_CTX_free(ctx) }
+            guard EVP_PKEY_check(ctx) == 1 else {
+                ERR_clear_error()
+                throw CryptoError(.invalidKey, "RSA private key is internally inconsistent (damaged key data)")
+            }
+        }
         var out: UnsafeMutablePointer<UInt8>?
         let n = i2d_PublicKey(pkey, &out)
         guard n > 0, let out else { throw CryptoError.openssl("i2d_PublicKey") }
@@ -113,7 +123,7 @@ public final class RSAPrivateKey: @unchecked Sendable {
               EVP_PKEY_keygen(ctx, &key) == 1, let key else {
             throw CryptoError.openssl("RSA-\(bits) key generation")
         }
-        return try RSAPrivateKey(owning: key)
+        return try RSAPrivateKey(owning: key, checkConsistency: false)
     }
 
     /// From PKCS#1 `RSAPrivateKey` DER.

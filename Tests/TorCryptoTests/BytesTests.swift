@@ -11,7 +11,7 @@ import TorCrypto
         #expect([UInt8](hex: "0g") == nil, "bad digit")
         #expect([UInt8](hex: "0 ") == nil, "space")
         #expect([UInt8](hex: "0x00") == nil, "prefix")
-        #expect([UInt8](hex: "é1") == nil, "non-ASCII")
+        #expect([UInt8](hex: "é") == nil, "non-ASCII, two UTF-8 bytes")
         let all = (0 ... 255).map { UInt8($0) }
         #expect([UInt8](hex: all.hexString) == all)
         #expect([UInt8](hex: all.upperHexString) == all)

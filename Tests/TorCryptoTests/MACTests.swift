@@ -36,7 +36,7 @@ import TorCrypto
         while okm.count < length {
             t = HMAC.sha256(key: prk, data: t + info + [i])
             okm += t
-            i += 1
+            i &+= 1  // wraps only after block 255, the last one allowed
         }
         return Array(okm.prefix(length))
     }
