@@ -23,12 +23,17 @@ let package = Package(
             "TorCrypto",
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
+        .target(name: "RelayCore", dependencies: [
+            "COpenSSL", "TorCrypto", "TorProtocol",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
         .target(name: "RelayStore", dependencies: [
             "TorProtocol",
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         .executableTarget(name: "RelayNode", dependencies: [
-            "TorCrypto", "TorProtocol", "RelayStore",
+            "TorCrypto", "TorProtocol", "RelayStore", "RelayCore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .target(name: "FleetKit", dependencies: [
@@ -41,6 +46,13 @@ let package = Package(
         ]),
         .testTarget(name: "TorCryptoTests", dependencies: ["TorCrypto"], resources: [.copy("Vectors")]),
         .testTarget(name: "TorProtocolTests", dependencies: ["TorProtocol", "TorCrypto"]),
+        .testTarget(name: "RelayCoreTests", dependencies: [
+            "RelayCore", "TorProtocol", "TorCrypto",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOEmbedded", package: "swift-nio"),
+            .product(name: "NIOTestUtils", package: "swift-nio"),
+        ]),
         .testTarget(name: "RelayStoreTests", dependencies: ["RelayStore", "TorProtocol", "TorCrypto"]),
         .testTarget(name: "RelayNodeTests", dependencies: ["RelayNode", "RelayStore", "TorProtocol", "TorCrypto"]),
     ]

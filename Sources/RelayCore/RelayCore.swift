@@ -1,0 +1,1 @@
+// RelayCore: the NIO side of the relay (TLS, cell codec, links).
