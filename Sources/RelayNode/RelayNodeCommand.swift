@@ -11,7 +11,7 @@ struct RelayNodeCommand: ParsableCommand {
         commandName: "relaynode",
         abstract: "A Tor onion relay with its state in SQLite.",
         version: version,
-        subcommands: [KeysCommand.self, VerifyConfigCommand.self])
+        subcommands: [KeysCommand.self, VerifyConfigCommand.self, BenchCommand.self])
 }
 
 /// Options every subcommand that touches a relay takes.
