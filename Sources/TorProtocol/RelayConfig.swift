@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The relay options this build understands, read from a `Torrc`. Every option that is not
 /// supported yet is an error naming it and its line: nothing is silently ignored.
@@ -11,7 +14,15 @@ public struct RelayConfig: Sendable, Equatable {
     /// `SigningKeyLifetime`: lifetime of the KP_relaysign_ed certificate.
     public var signingKeyLifetime: TimeInterval = 30 * 86_400
 
-    public static let supportedOptions = ["DataDirectory", "Nickname", "ContactInfo", "OfflineMasterKey", "SigningKeyLifetime"]
+    /// `ORPort`: where relays and clients connect (bind address and port).
+    public var orPorts: [ORPortConfig] = []
+    /// `Address`: the IPv4 address this relay advertises (NETINFO, descriptors).
+    public var address: String?
+    /// `NumCPUs`: event loops to run; 0 means one per core.
+    public var numCPUs = 0
+
+    public static let supportedOptions = ["DataDirectory", "Nickname", "ContactInfo", "OfflineMasterKey", "SigningKeyLifetime",
+                                          "ORPort", "Address", "NumCPUs"]
 
     public init() {}
 
@@ -39,6 +50,18 @@ public struct RelayConfig: Sendable, Equatable {
                 guard signingKeyLifetime >= 86_400 * 2 else {
                     throw TorProtocolError(.malformed, "\(here): SigningKeyLifetime must be at least 2 days")
                 }
+            case "ORPort":
+                orPorts.append(try ORPortConfig(parsing: line.value, here))
+            case "Address":
+                guard IPv4Address(line.value) != nil else {
+                    throw TorProtocolError(.malformed, "\(here): Address must be an IPv4 address (host names are not supported), got '\(line.value)'")
+                }
+                address = line.value
+            case "NumCPUs":
+                guard let n = Int(line.value), (0...1024).contains(n) else {
+                    throw TorProtocolError(.malformed, "\(here): NumCPUs must be a number from 0 (all cores) to 1024")
+                }
+                numCPUs = n
             default:
                 preconditionFailure("unhandled supported option \(option)")
             }
@@ -76,4 +99,65 @@ public struct RelayConfig: Sendable, Equatable {
         }
         return n * seconds
     }
+}
+
+/// One `ORPort` line: `PORT`, `ADDR:PORT` or `[IPV6]:PORT`. Flags are not supported yet.
+public struct ORPortConfig: Sendable, Equatable {
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    init(parsing value: String, _ here: String) throws {
+        let words = value.split(separator: " ")
+        guard words.count == 1, let spec = words.first else {
+            throw TorProtocolError(.unsupported, "\(here): ORPort flags (\(words.dropFirst().joined(separator: " "))) are not supported yet")
+        }
+        var host = "0.0.0.0"
+        var portText = String(spec)
+        if spec.hasPrefix("["), let close = spec.firstIndex(of: "]") {
+            host = String(spec[spec.index(after: spec.startIndex)..<close])
+            let rest = spec[spec.index(after: close)...]
+            guard rest.hasPrefix(":") else { throw TorProtocolError(.malformed, "\(here): ORPort '\(value)' lacks a port") }
+            portText = String(rest.dropFirst())
+            guard IPv6Address(host) != nil else { throw TorProtocolError(.malformed, "\(here): '\(host)' is not an IPv6 address") }
+        } else if let colon = spec.lastIndex(of: ":") {
+            host = String(spec[..<colon])
+            portText = String(spec[spec.index(after: colon)...])
+            guard IPv4Address(host) != nil else { throw TorProtocolError(.malformed, "\(here): '\(host)' is not an IPv4 address") }
+        }
+        guard let port = Int(portText), (0...65535).contains(port) else {
+            throw TorProtocolError(.malformed, "\(here): ORPort needs a port from 0 to 65535, got '\(value)'")
+        }
+        self.host = host
+        self.port = port
+    }
+}
+
+/// Minimal numeric address checks (no name resolution: these are config values).
+public enum IPv4Address {
+    public init?(_ s: String) {
+        let parts = s.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 4, parts.allSatisfy({ p in UInt8(p) != nil && (p == "0" || !p.hasPrefix("0")) }) else { return nil }
+        self = .valid
+    }
+    case valid
+
+    /// The 4 bytes of a dotted-quad address.
+    public static func bytes(_ s: String) -> [UInt8]? {
+        guard IPv4Address(s) != nil else { return nil }
+        return s.split(separator: ".").map { UInt8($0)! }
+    }
+}
+
+public enum IPv6Address {
+    public init?(_ s: String) {
+        var addr = in6_addr()
+        guard inet_pton(AF_INET6, s, &addr) == 1 else { return nil }
+        self = .valid
+    }
+    case valid
 }

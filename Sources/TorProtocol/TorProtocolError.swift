@@ -10,6 +10,8 @@ public struct TorProtocolError: Error, Equatable, CustomStringConvertible, Senda
         public static let expired = Code(name: "expired")
         public static let unsupported = Code(name: "unsupported")
         public static let keyMismatch = Code(name: "keyMismatch")
+        public static let badCertificate = Code(name: "badCertificate")
+        public static let handshake = Code(name: "handshake")
     }
 
     public let code: Code
