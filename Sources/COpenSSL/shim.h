@@ -50,4 +50,16 @@ static inline unsigned long shim_ERR_get_error_string(char *buf, size_t len) {
     return e;
 }
 
+/* ---- TLS layer (RelayCore/TLS): SSL_ctrl macros and compound SSL_OP_* constants ---- */
+static inline long shim_SSL_set_tlsext_host_name(SSL *s, const char *name) {
+    return SSL_set_tlsext_host_name(s, name);
+}
+static inline long shim_SSL_CTX_set_session_cache_mode(SSL_CTX *ctx, long mode) {
+    return SSL_CTX_set_session_cache_mode(ctx, mode);
+}
+static const uint64_t shim_SSL_OP_NO_TICKET = SSL_OP_NO_TICKET;
+static const uint64_t shim_SSL_OP_NO_RENEGOTIATION = SSL_OP_NO_RENEGOTIATION;
+static const uint64_t shim_SSL_OP_NO_COMPRESSION = SSL_OP_NO_COMPRESSION;
+static const uint64_t shim_SSL_OP_CIPHER_SERVER_PREFERENCE = SSL_OP_CIPHER_SERVER_PREFERENCE;
+
 #endif

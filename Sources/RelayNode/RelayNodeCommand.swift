@@ -5,13 +5,13 @@ import TorCrypto
 import TorProtocol
 
 @main
-struct RelayNodeCommand: ParsableCommand {
+struct RelayNodeCommand: AsyncParsableCommand {
     static let version = "0.1.0"
     static let configuration = CommandConfiguration(
         commandName: "relaynode",
         abstract: "A Tor onion relay with its state in SQLite.",
         version: version,
-        subcommands: [KeysCommand.self, VerifyConfigCommand.self, BenchCommand.self])
+        subcommands: [RunCommand.self, LinkProbeCommand.self, KeysCommand.self, VerifyConfigCommand.self, BenchCommand.self])
 }
 
 /// Options every subcommand that touches a relay takes.

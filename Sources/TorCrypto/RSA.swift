@@ -172,6 +172,13 @@ public final class RSAPrivateKey: @unchecked Sendable {
 
     public var bits: Int { publicKey.bits }
 
+    /// Escape hatch for the TLS layer only (`SSL_CTX_use_PrivateKey` needs the OpenSSL key):
+    /// lends the underlying `EVP_PKEY*` for the duration of `body`. The pointer must not be
+    /// freed, mutated or kept after `body` returns (OpenSSL functions that up-ref it are fine).
+    public func withUnsafeEVPPKEY<R>(_ body: (OpaquePointer) throws -> R) rethrows -> R {
+        try body(pkey)
+    }
+
     /// PKCS#1 `RSAPrivateKey` DER, for the key store.
     public func dangerouslyExportPKCS1DER() -> [UInt8] {
         var out: UnsafeMutablePointer<UInt8>?

@@ -1,0 +1,69 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import TorProtocol
+
+/// Open links by the relay identity proven in their handshake, for reuse when extending
+/// circuits, and connection counts per peer address (to cap them).
+public final class LinkRegistry: Sendable {
+    public struct Entry: Sendable {
+        public let channel: any Channel
+        public let established: LinkEstablished
+        /// We opened it (true) or accepted it (false).
+        public let outbound: Bool
+    }
+
+    private struct State {
+        var byIdentity: [RSAFingerprint: [ObjectIdentifier: Entry]] = [:]
+        var connectionsPerAddress: [String: Int] = [:]
+    }
+
+    private let state = NIOLockedValueBox(State())
+    public let maxConnectionsPerAddress: Int
+
+    public init(maxConnectionsPerAddress: Int = 50) {
+        self.maxConnectionsPerAddress = maxConnectionsPerAddress
+    }
+
+    /// An open authenticated link to `fingerprint`, if any (the first found; outbound first).
+    public func link(to fingerprint: RSAFingerprint) -> Entry? {
+        state.withLockedValue { s in
+            let all = s.byIdentity[fingerprint]?.values.filter { $0.channel.isActive } ?? []
+            return all.first { $0.outbound } ?? all.first
+        }
+    }
+
+    public var authenticatedLinkCount: Int {
+        state.withLockedValue { $0.byIdentity.values.reduce(0) { $0 + $1.count } }
+    }
+
+    func register(_ entry: Entry) {
+        guard let peer = entry.established.peer else { return }
+        let fp = peer.rsaFingerprint
+        state.withLockedValue { $0.byIdentity[fp, default: [:]][ObjectIdentifier(entry.channel)] = entry }
+    }
+
+    func unregister(_ channel: any Channel, peer: PeerIdentity?) {
+        guard let fp = peer?.rsaFingerprint else { return }
+        state.withLockedValue { s in
+            s.byIdentity[fp]?[ObjectIdentifier(channel)] = nil
+            if s.byIdentity[fp]?.isEmpty == true { s.byIdentity[fp] = nil }
+        }
+    }
+
+    /// Counts a new connection from `address`; false (and not counted) when over the cap.
+    func admit(address: String) -> Bool {
+        state.withLockedValue { s in
+            let n = s.connectionsPerAddress[address, default: 0]
+            guard n < maxConnectionsPerAddress else { return false }
+            s.connectionsPerAddress[address] = n + 1
+            return true
+        }
+    }
+
+    func release(address: String) {
+        state.withLockedValue { s in
+            let n = s.connectionsPerAddress[address, default: 0] - 1
+            s.connectionsPerAddress[address] = n > 0 ? n : nil
+        }
+    }
+}

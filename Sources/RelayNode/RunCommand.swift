@@ -1,0 +1,141 @@
+import ArgumentParser
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import RelayCore
+import RelayStore
+import ServiceLifecycle
+import TorCrypto
+import TorProtocol
+
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run the relay: open the ORPort and serve links until SIGTERM.")
+
+    @OptionGroup var node: NodeOptions
+    @Option(help: "Log level: debug, info, notice, warning, error.") var logLevel: String = "notice"
+    @Flag(help: "Log peer addresses (like SafeLogging 0). Off by default: addresses are scrubbed.") var unsafeLogging = false
+
+    func run() async throws {
+        var logger = Logger(label: "relaynode")
+        guard let level = Logger.Level(rawValue: logLevel.lowercased()) else {
+            fail("--log-level must be one of trace, debug, info, notice, warning, error, critical")
+        }
+        logger.logLevel = level
+        let prepared: PreparedRelay
+        do {
+            prepared = try PreparedRelay.load(node: node, logger: logger)
+        } catch let e as RelayStoreError { fail(e.context) }
+        catch let e as TorProtocolError { fail(e.context) }
+        catch let e as CryptoError { fail(e.description) }
+        catch let e as CLIError { fail(e.description) }
+
+        var linkConfig = LinkHandler.Configuration()
+        linkConfig.safeLog = SafeLog(scrubAddresses: !unsafeLogging)
+        let threads = prepared.config.numCPUs == 0 ? System.coreCount : prepared.config.numCPUs
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        let env = LinkEnvironment(credentials: prepared.credentialStore, registry: LinkRegistry(), stats: LinkStats(),
+                                  ourAddresses: prepared.advertisedAddresses, configuration: linkConfig, logger: logger)
+        let service = ORPortService(config: prepared.config, keys: prepared.keys, group: group, environment: env, logger: logger)
+        let serviceGroup = ServiceGroup(configuration: .init(
+            services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        do {
+            try await serviceGroup.run()
+        } catch {
+            try? await group.shutdownGracefully()
+            fail("\(error)")
+        }
+        try await group.shutdownGracefully()
+    }
+}
+
+/// Configuration, keys and link credentials, loaded and checked before any socket opens.
+struct PreparedRelay {
+    let config: RelayConfig
+    let keys: RelayKeys
+    let credentialStore: LinkCredentialStore
+    let advertisedAddresses: [NetinfoAddress]
+
+    static func load(node: NodeOptions, logger: Logger) throws -> PreparedRelay {
+        let config = try node.relayConfig()
+        guard !config.orPorts.isEmpty else {
+            throw CLIError("no ORPort configured: add e.g. 'ORPort 9001' to the --config file")
+        }
+        let db = try node.openDatabase(create: false)
+        var keys = try db.loadKeys()
+        let now = Date()
+        let lifetimes = try node.lifetimes()
+        var rng = SystemRandom()
+        var events = [KeyEvent]()
+        if keys.expireOldOnionKeys(now: now) {
+            events.append(KeyEvent(at: now, kind: .rotated, role: "onion", detail: "previous onion keys expired"))
+        }
+        if keys.onionRotationDue(now: now, lifetimes: lifetimes) {
+            try keys.rotateOnionKeys(now: now, lifetimes: lifetimes, using: &rng)
+            events.append(KeyEvent(at: now, kind: .rotated, role: "onion", detail: "scheduled rotation"))
+        }
+        if keys.signingRenewalDue(now: now, lifetimes: lifetimes) {
+            if keys.masterSecret != nil {
+                try keys.renewSigningKey(now: now, lifetimes: lifetimes, using: &rng)
+                events.append(KeyEvent(at: now, kind: .renewed, role: KeyRole.ed25519Signing.rawValue, detail: "at start"))
+            } else if keys.signingCertExpiration <= now {
+                throw CLIError("the signing certificate expired at \(iso(keys.signingCertExpiration)) and the master key is offline: issue a new one with 'relaynode keys sign-cert' and install it")
+            } else {
+                logger.warning("signing certificate expires soon and the master key is offline", metadata: ["expires": "\(iso(keys.signingCertExpiration))"])
+            }
+        }
+        if !events.isEmpty { try db.saveKeys(keys, events: events) }
+        let credentials = try LinkCredentials.generate(keys: keys, now: now, using: &rng)
+        var addresses = [NetinfoAddress]()
+        if let a = config.address, let b = IPv4Address.bytes(a) { addresses.append(.ipv4(b)) }
+        for p in config.orPorts where addresses.isEmpty {
+            if let b = IPv4Address.bytes(p.host), b != [0, 0, 0, 0] { addresses.append(.ipv4(b)) }
+        }
+        return PreparedRelay(config: config, keys: keys, credentialStore: try LinkCredentialStore(credentials),
+                             advertisedAddresses: addresses)
+    }
+}
+
+/// Listens on every configured ORPort; rotates link credentials every 2 hours; closes the
+/// listeners on graceful shutdown.
+struct ORPortService: Service {
+    let config: RelayConfig
+    let keys: RelayKeys
+    let group: MultiThreadedEventLoopGroup
+    let environment: LinkEnvironment
+    let logger: Logger
+
+    func run() async throws {
+        var listeners = [ORListener]()
+        for p in config.orPorts {
+            let l = try await ORListener.bind(host: p.host, port: p.port, group: group, environment: environment)
+            listeners.append(l)
+            logger.notice("ORPort listening", metadata: [
+                "address": "\(l.localAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?")",
+                "fingerprint": "\(keys.rsaFingerprint.hex)",
+                "ed25519": "\(keys.masterPublic.base64)",
+                "loops": "\(group.makeIterator().map { _ in 1 }.count)",
+            ])
+        }
+        // Rotate the TLS key and link certificates (CTor does every 2 hours).
+        let rotation = Task {
+            while !Task.isCancelled {
+                try await Task.sleep(for: .seconds(LinkCredentials.tlsContextLifetime))
+                var rng = SystemRandom()
+                let fresh = try LinkCredentials.generate(keys: keys, now: Date(), using: &rng)
+                try environment.credentials.replace(with: fresh)
+                logger.info("rotated TLS link key and link certificates")
+            }
+        }
+        try? await gracefulShutdown()
+        rotation.cancel()
+        logger.notice("shutting down: closing ORPort listeners")
+        for l in listeners { try? await l.close() }
+        let s = environment.stats.snapshot
+        logger.notice("stopped", metadata: ["links_completed": "\(s.handshakesCompleted)", "links_failed": "\(s.handshakesFailed)"])
+    }
+}
