@@ -149,12 +149,16 @@ public struct LinkConnector: Sendable {
     }
 
     /// Connects and completes the handshake; the future fails if the peer is not `expected`.
+    /// `source`: the local address to connect from (CTor's `OutboundBindAddress`).
     public func connect(host: String, port: Int, expected: InitiatorHandshake.ExpectedPeer?,
-                        authenticate: Bool = true, timeout: TimeAmount = .seconds(20)) -> EventLoopFuture<(any Channel, LinkEstablished)> {
+                        authenticate: Bool = true, timeout: TimeAmount = .seconds(20),
+                        source: SocketAddress? = nil) -> EventLoopFuture<(any Channel, LinkEstablished)> {
         let loop = group.next()
         let opened = loop.makePromise(of: LinkEstablished.self)
         let env = environment
-        return ClientBootstrap(group: loop)
+        var bootstrap = ClientBootstrap(group: loop)
+        if let source { bootstrap = bootstrap.bind(to: source) }
+        return bootstrap
             .connectTimeout(timeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
