@@ -1,5 +1,9 @@
 import ArgumentParser
 import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import RelayCore
 import TorCrypto
 import TorProtocol
 
@@ -7,7 +11,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Micro-benchmarks that print figures (no pass/fail). Build with -c release.",
-        subcommands: [Crypto.self])
+        subcommands: [Crypto.self, Links.self])
 
     struct Crypto: ParsableCommand {
         static let configuration = CommandConfiguration(
