@@ -31,7 +31,8 @@ extension BenchCommand {
             logger.logLevel = .critical
             let group = MultiThreadedEventLoopGroup.singleton
             let env = LinkEnvironment(credentials: try LinkCredentialStore(try LinkCredentials.generate(keys: keys, now: Date(), using: &rng)),
-                                      registry: LinkRegistry(maxConnectionsPerAddress: .max), stats: LinkStats(), ourAddresses: [],
+                                      relay: .linksOnly(ourIdentity: keys.rsaFingerprint, registry: LinkRegistry(maxConnectionsPerAddress: .max), logger: logger),
+                                      stats: LinkStats(), ourAddresses: [],
                                       configuration: .init(), logger: logger)
             let connector = LinkConnector(environment: env, group: group)
             func source(_ i: Int) -> SocketAddress? {

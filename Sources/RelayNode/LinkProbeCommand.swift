@@ -57,7 +57,8 @@ struct LinkProbeCommand: AsyncParsableCommand {
         var logger = Logger(label: "relaynode")
         logger.logLevel = .warning
         let group = MultiThreadedEventLoopGroup.singleton
-        let env = LinkEnvironment(credentials: try LinkCredentialStore(credentials), registry: LinkRegistry(), stats: LinkStats(),
+        let env = LinkEnvironment(credentials: try LinkCredentialStore(credentials),
+                                  relay: .linksOnly(ourIdentity: credentials.peerIdentity.rsaFingerprint, logger: logger), stats: LinkStats(),
                                   ourAddresses: [], configuration: .init(), logger: logger)
         let connector = LinkConnector(environment: env, group: group)
         do {

@@ -36,8 +36,15 @@ struct RunCommand: AsyncParsableCommand {
         linkConfig.safeLog = SafeLog(scrubAddresses: !unsafeLogging)
         let threads = prepared.config.numCPUs == 0 ? System.coreCount : prepared.config.numCPUs
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
-        let env = LinkEnvironment(credentials: prepared.credentialStore, registry: LinkRegistry(), stats: LinkStats(),
+        let keys = prepared.keys
+        let handshakes = TorCircuitHandshakes(identity: keys.rsaFingerprint, ed25519: keys.masterPublic,
+                                              onionKeys: [keys.onionCurrent.ntor] + (keys.onionPrevious.map { [$0.ntor] } ?? []))
+        let workers = OnionskinWorkers(threads: threads)
+        let relay = RelayContext(handshakes: handshakes, workers: workers, registry: LinkRegistry(), stats: CircuitStats(),
+                                 limits: CircuitLimits(), ourIdentity: keys.rsaFingerprint, logger: logger)
+        let env = LinkEnvironment(credentials: prepared.credentialStore, relay: relay, stats: LinkStats(),
                                   ourAddresses: prepared.advertisedAddresses, configuration: linkConfig, logger: logger)
+        relay.connector.withLockedValue { $0 = LinkConnector(environment: env, group: group) }
         let service = ORPortService(config: prepared.config, keys: prepared.keys, group: group, environment: env, logger: logger)
         let serviceGroup = ServiceGroup(configuration: .init(
             services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
@@ -49,6 +56,7 @@ struct RunCommand: AsyncParsableCommand {
             try? await group.shutdownGracefully()
             fail("\(error)")
         }
+        try? await workers.shutdown()
         try await group.shutdownGracefully()
     }
 }

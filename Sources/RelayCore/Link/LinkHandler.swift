@@ -9,6 +9,7 @@ import TorProtocol
 /// closes the link with a logged (redacted) reason and a counted failure on any violation.
 public final class LinkHandler: ChannelDuplexHandler {
     public typealias InboundIn = Cell
+    public typealias InboundOut = Cell
     public typealias OutboundIn = Cell
     public typealias OutboundOut = Cell
 
@@ -131,21 +132,16 @@ public final class LinkHandler: ChannelDuplexHandler {
         }
     }
 
-    /// Cells on an open link. Circuits are not implemented yet: CREATE cells are refused with
-    /// DESTROY so clients fail fast and try elsewhere; padding is ignored.
+    /// Cells on an open link go to the circuit layer; padding stays here; handshake cells
+    /// after the handshake are a violation.
     private func handleOpenLinkCell(_ cell: Cell, _ context: ChannelHandlerContext) {
         switch cell.command {
         case .padding, .vpadding, .paddingNegotiate:
             return
-        case .create2, .createFast, .create:
-            var body = ByteBuffer()
-            body.writeInteger(UInt8(2))  // INTERNAL
-            body.writeRepeatingByte(0, count: Cell.fixedBodyLength - 1)
-            context.writeAndFlush(wrapOutboundOut(Cell(circuitID: cell.circuitID, command: .destroy, body: body)), promise: nil)
         case .versions, .certs, .authChallenge, .authenticate, .netinfo:
             fail(context, category: "protocol", reason: "handshake cell \(cell.command) on an open link")
         default:
-            return
+            context.fireChannelRead(wrapInboundOut(cell))
         }
     }
 
@@ -180,12 +176,12 @@ public final class LinkHandler: ChannelDuplexHandler {
         timeout = nil
         state = .open(e)
         stats.opened(authenticated: e.peer != nil)
-        registry.register(.init(channel: context.channel, established: e, outbound: isOutbound))
         logger.info("link open", metadata: [
             "version": "\(e.linkVersion)",
             "peer_identity": "\(e.peer.map { $0.rsaFingerprint.dollarHex } ?? "client")",
             "direction": "\(isOutbound ? "outbound" : "inbound")",
         ])
+        context.fireUserInboundEventTriggered(LinkOpened(established: e, outbound: isOutbound))
         openPromise?.succeed(e)
     }
 
@@ -206,7 +202,6 @@ public final class LinkHandler: ChannelDuplexHandler {
         timeout = nil
         if case let .open(e) = state {
             stats.closedOpen(authenticated: e.peer != nil)
-            registry.unregister(context.channel, peer: e.peer)
         }
         state = .closed
     }

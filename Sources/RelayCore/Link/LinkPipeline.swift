@@ -37,16 +37,17 @@ public final class LinkCredentialStore: Sendable {
 /// What every link needs, shared across loops.
 public struct LinkEnvironment: Sendable {
     public let credentials: LinkCredentialStore
-    public let registry: LinkRegistry
+    public let relay: RelayContext
     public let stats: LinkStats
     public let ourAddresses: [NetinfoAddress]
     public let configuration: LinkHandler.Configuration
     public let logger: Logger
+    public var registry: LinkRegistry { relay.registry }
 
-    public init(credentials: LinkCredentialStore, registry: LinkRegistry, stats: LinkStats,
+    public init(credentials: LinkCredentialStore, relay: RelayContext, stats: LinkStats,
                 ourAddresses: [NetinfoAddress], configuration: LinkHandler.Configuration, logger: Logger) {
         self.credentials = credentials
-        self.registry = registry
+        self.relay = relay
         self.stats = stats
         self.ourAddresses = ourAddresses
         self.configuration = configuration
@@ -69,11 +70,13 @@ enum LinkPipeline {
         try ops.addHandler(ByteToMessageHandler(decoder))
         try ops.addHandler(MessageToByteHandler(encoder))
         try ops.addHandler(link)
+        try ops.addHandler(LinkMux(relay: env.relay))
     }
 
     static func configureInitiator(_ channel: any Channel, _ env: LinkEnvironment, authenticate: Bool,
                                    expected: InitiatorHandshake.ExpectedPeer?,
-                                   opened: EventLoopPromise<LinkEstablished>) throws {
+                                   opened: EventLoopPromise<LinkEstablished>,
+                                   circuitLayer: (@Sendable () -> any ChannelHandler)? = nil) throws {
         let current = env.credentials.current
         let tls = try OpenSSLTLSHandler(context: current.clientTLS)
         let decoder = CellDecoder(), encoder = CellEncoder()
@@ -86,6 +89,7 @@ enum LinkPipeline {
         try ops.addHandler(ByteToMessageHandler(decoder))
         try ops.addHandler(MessageToByteHandler(encoder))
         try ops.addHandler(link)
+        try ops.addHandler(circuitLayer?() ?? LinkMux(relay: env.relay))
     }
 }
 
@@ -150,9 +154,11 @@ public struct LinkConnector: Sendable {
 
     /// Connects and completes the handshake; the future fails if the peer is not `expected`.
     /// `source`: the local address to connect from (CTor's `OutboundBindAddress`).
+    /// `circuitLayer`: the handler above the link instead of a `LinkMux` (test clients).
     public func connect(host: String, port: Int, expected: InitiatorHandshake.ExpectedPeer?,
                         authenticate: Bool = true, timeout: TimeAmount = .seconds(20),
-                        source: SocketAddress? = nil) -> EventLoopFuture<(any Channel, LinkEstablished)> {
+                        source: SocketAddress? = nil,
+                        circuitLayer: (@Sendable () -> any ChannelHandler)? = nil) -> EventLoopFuture<(any Channel, LinkEstablished)> {
         let loop = group.next()
         let opened = loop.makePromise(of: LinkEstablished.self)
         let env = environment
@@ -163,7 +169,8 @@ public struct LinkConnector: Sendable {
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try LinkPipeline.configureInitiator(channel, env, authenticate: authenticate, expected: expected, opened: opened)
+                    try LinkPipeline.configureInitiator(channel, env, authenticate: authenticate, expected: expected,
+                                                        opened: opened, circuitLayer: circuitLayer)
                 }
             }
             .connect(host: host, port: port)

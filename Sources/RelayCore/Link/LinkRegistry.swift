@@ -10,10 +10,12 @@ public final class LinkRegistry: Sendable {
         public let established: LinkEstablished
         /// We opened it (true) or accepted it (false).
         public let outbound: Bool
+        /// The link's circuit switch.
+        public let mux: LinkMuxRef?
     }
 
     private struct State {
-        var byIdentity: [RSAFingerprint: [ObjectIdentifier: Entry]] = [:]
+        var byIdentity: [RSAFingerprint: [ObjectIdentifier: Entry]] = [:]  // keyed by the mux
         var connectionsPerAddress: [String: Int] = [:]
     }
 
@@ -37,15 +39,15 @@ public final class LinkRegistry: Sendable {
     }
 
     func register(_ entry: Entry) {
-        guard let peer = entry.established.peer else { return }
+        guard let peer = entry.established.peer, let mux = entry.mux else { return }
         let fp = peer.rsaFingerprint
-        state.withLockedValue { $0.byIdentity[fp, default: [:]][ObjectIdentifier(entry.channel)] = entry }
+        state.withLockedValue { $0.byIdentity[fp, default: [:]][mux.id] = entry }
     }
 
-    func unregister(_ channel: any Channel, peer: PeerIdentity?) {
+    func unregister(_ mux: LinkMuxRef, peer: PeerIdentity?) {
         guard let fp = peer?.rsaFingerprint else { return }
         state.withLockedValue { s in
-            s.byIdentity[fp]?[ObjectIdentifier(channel)] = nil
+            s.byIdentity[fp]?[mux.id] = nil
             if s.byIdentity[fp]?.isEmpty == true { s.byIdentity[fp] = nil }
         }
     }

@@ -1,0 +1,217 @@
+import NIOCore
+import TorCrypto
+import TorProtocol
+
+/// Relay commands the mux acts on (tor-spec relay-cells; values from the spec's table).
+enum RelayCmd {
+    static let begin: UInt8 = 1, data: UInt8 = 2, end: UInt8 = 3, sendme: UInt8 = 5, extend: UInt8 = 6
+    static let truncate: UInt8 = 8, drop: UInt8 = 10, resolve: UInt8 = 11, beginDir: UInt8 = 13, extend2: UInt8 = 14
+}
+
+/// END reasons used here (tor-spec "Closing streams").
+enum EndReason {
+    static let exitPolicy: UInt8 = 4
+    static let notDirectory: UInt8 = 14
+}
+
+extension LinkMux {
+    /// A relay cell whose digest matched at this hop.
+    func handleRelayMessage(_ p: PCircuit, _ cell: Cell, early: Bool) {
+        let b = cell.body, at = b.readerIndex
+        let command = b.getInteger(at: at, as: UInt8.self)!
+        let streamID = b.getInteger(at: at + 3, as: UInt16.self)!
+        let length = Int(b.getInteger(at: at + 9, as: UInt16.self)!)
+        guard length <= RelayMessageLimits.maxData else {
+            destroyP(p, reason: .protocolViolation, why: "relay_length")
+            return
+        }
+        let data = b.getBytes(at: at + 11, length: length)!
+        if case .extending = p.next {
+            // Nothing may come before EXTENDED2.
+            destroyP(p, reason: .protocolViolation, why: "cell_while_extending")
+            return
+        }
+        switch command {
+        case RelayCmd.extend2:
+            guard early else {
+                destroyP(p, reason: .protocolViolation, why: "extend2_not_relay_early")
+                return
+            }
+            extend(p, data)
+        case RelayCmd.extend:
+            destroyP(p, reason: .protocolViolation, why: "legacy_extend")
+        case RelayCmd.drop:
+            return
+        case RelayCmd.truncate:
+            if case let .extended(next) = p.next {
+                p.next = .extending  // the edge comes back with nextGone, after TRUNCATED
+                send(.truncate(circuitID: next.circuitID), to: next.mux)
+            } else {
+                originateBackward(p, command: RelayMessageLimits.truncated, streamID: 0, data: [DestroyReason.requested.rawValue])
+            }
+        case RelayCmd.begin, RelayCmd.resolve:
+            // Not an exit (yet): refuse the stream as CTor does for a reject-all policy.
+            originateBackward(p, command: RelayCmd.end, streamID: streamID, data: [EndReason.exitPolicy])
+        case RelayCmd.beginDir:
+            originateBackward(p, command: RelayCmd.end, streamID: streamID, data: [EndReason.notDirectory])
+        case RelayCmd.sendme where streamID == 0:
+            // We sent no data on this circuit, so a circuit SENDME can only overflow the window.
+            destroyP(p, reason: .protocolViolation, why: "unexpected_sendme")
+        default:
+            return  // DATA/END/SENDME for unknown streams and unknown commands are dropped
+        }
+    }
+
+    /// Sends a relay message from us toward the client, with whichever loop owns the backward crypto.
+    func originateBackward(_ p: PCircuit, command: UInt8, streamID: UInt16, data: [UInt8]) {
+        switch p.next {
+        case .edge:
+            guard let ref else { return }
+            let cell = originate(crypto: p.crypto, circuitID: p.circuitID, command: command, streamID: streamID, data: data)
+            send(.output(cell), to: ref)
+        case let .extended(next):
+            send(.originateBackward(circuitID: next.circuitID, command: command, streamID: streamID, data: data), to: next.mux)
+        case .extending:
+            break
+        }
+    }
+
+    // MARK: EXTEND2
+
+    func extend(_ p: PCircuit, _ data: [UInt8]) {
+        guard case .edge = p.next else {
+            destroyP(p, reason: .protocolViolation, why: "extend_twice")
+            return
+        }
+        let request: ExtendRequest
+        do { request = try ExtendRequest(parsing: data) } catch {
+            destroyP(p, reason: .protocolViolation, why: "extend2_malformed")
+            return
+        }
+        if let previous = linkPeer?.peer?.rsaFingerprint, previous == request.rsaIdentity {
+            destroyP(p, reason: .protocolViolation, why: "extend_to_previous_hop")
+            return
+        }
+        guard request.rsaIdentity != relay.ourIdentity else {
+            destroyP(p, reason: .protocolViolation, why: "extend_to_self")
+            return
+        }
+        guard let ref, let loop = eventLoop else { return }
+        p.next = .extending
+        let create = request.create2Cell()
+        let previous = CircuitPeer(mux: ref, circuitID: p.circuitID)
+        let handoff = Handoff(value: p.crypto)
+        let circuitID = p.circuitID
+        if let existing = relay.registry.link(to: request.rsaIdentity), let mux = existing.mux,
+           request.ed25519Identity == nil || existing.established.peer?.ed25519.bytes == request.ed25519Identity {
+            send(.beginExtension(create: create, crypto: handoff, previous: previous), to: mux)
+            return
+        }
+        guard let connector = relay.connector.withLockedValue({ $0 }) else {
+            destroyP(p, reason: .internal, why: "no_connector")
+            return
+        }
+        let expected = InitiatorHandshake.ExpectedPeer(rsaFingerprint: request.rsaIdentity,
+                                                      ed25519: request.ed25519Identity.flatMap { try? Ed25519PublicKey(bytes: $0) })
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        connector.connect(host: request.host, port: request.port, expected: expected, authenticate: true)
+            .flatMap { channel, _ in
+                channel.eventLoop.submit { () -> LinkMuxRef? in
+                    try? channel.pipeline.syncOperations.handler(type: LinkMux.self).ref
+                }
+            }
+            .hop(to: loop)
+            .whenComplete { result in
+                let mux = bound.value
+                guard case let .p(current)? = mux.circuitTable[circuitID], current === p, case .extending = p.next else { return }
+                switch result {
+                case let .success(next?):
+                    mux.send(.beginExtension(create: create, crypto: handoff, previous: previous), to: next)
+                    mux.flushOutbox()
+                case .success(nil), .failure:
+                    mux.relay.stats.update { $0.extendsFailed += 1 }
+                    mux.destroyP(p, reason: .connectFailed, why: "extend_connect_failed")
+                }
+            }
+    }
+
+    /// On the next hop's link: allocate a circuit ID, remember the circuit, send CREATE2.
+    func beginExtension(create: Cell, crypto: HopCrypto, previous: CircuitPeer) {
+        guard let ref, let id = allocateCircuitID() else {
+            send(.extendFailed(circuitID: previous.circuitID, reason: .resourceLimit), to: previous.mux)
+            return
+        }
+        circuitTable[id] = .n(NCircuit(circuitID: id, crypto: crypto, previous: previous))
+        var cell = create
+        cell.circuitID = id
+        enqueue(cell, circuit: id, priority: true)
+        send(.attached(circuitID: previous.circuitID, next: CircuitPeer(mux: ref, circuitID: id)), to: previous.mux)
+        pump()
+    }
+}
+
+/// An EXTEND2 request as the mux needs it.
+struct ExtendRequest {
+    var host: String
+    var port: Int
+    var rsaIdentity: RSAFingerprint
+    var ed25519Identity: [UInt8]?
+    var handshakeType: UInt16
+    var handshakeData: [UInt8]
+
+    func create2Cell() -> Cell {
+        var body = ByteBuffer()
+        body.writeInteger(handshakeType)
+        body.writeInteger(UInt16(handshakeData.count))
+        body.writeBytes(handshakeData)
+        body.writeRepeatingByte(0, count: Cell.fixedBodyLength - body.readableBytes)
+        return Cell(circuitID: 0, command: .create2, body: body)
+    }
+}
+
+extension ExtendRequest {
+    /// EXTEND2 body (tor-spec "EXTEND2"): NSPEC, link specifiers (type 0 IPv4+port, 1 IPv6+port,
+    /// 2 RSA identity, 3 Ed25519 identity), HTYPE, HLEN, HDATA. The RSA identity and an address
+    /// are required.
+    init(parsing data: [UInt8]) throws {
+        var b = ByteBuffer(bytes: data)
+        func fail(_ why: String) -> TorProtocolError { TorProtocolError(.malformed, "EXTEND2: \(why)") }
+        guard let n = b.readInteger(as: UInt8.self) else { throw fail("empty") }
+        var host: String?, port = 0, rsa: [UInt8]?, ed: [UInt8]?
+        for _ in 0..<n {
+            guard let type = b.readInteger(as: UInt8.self), let len = b.readInteger(as: UInt8.self),
+                  let spec = b.readBytes(length: Int(len)) else { throw fail("truncated link specifier") }
+            switch type {
+            case 0:
+                guard len == 6 else { throw fail("IPv4 link specifier of \(len) bytes") }
+                if host == nil {
+                    host = spec[0..<4].map(String.init).joined(separator: ".")
+                    port = Int(spec[4]) << 8 | Int(spec[5])
+                }
+            case 1:
+                guard len == 18 else { throw fail("IPv6 link specifier of \(len) bytes") }
+                if host == nil {
+                    host = stride(from: 0, to: 16, by: 2).map { String(format: "%x", Int(spec[$0]) << 8 | Int(spec[$0 + 1])) }.joined(separator: ":")
+                    port = Int(spec[16]) << 8 | Int(spec[17])
+                }
+            case 2:
+                guard len == 20, rsa == nil else { throw fail("bad or repeated RSA identity") }
+                rsa = spec
+            case 3:
+                guard len == 32, ed == nil else { throw fail("bad or repeated Ed25519 identity") }
+                ed = spec
+            default:
+                break  // unknown link specifiers are ignored
+            }
+        }
+        guard let htype = b.readInteger(as: UInt16.self), let hlen = b.readInteger(as: UInt16.self),
+              let hdata = b.readBytes(length: Int(hlen)) else { throw fail("truncated handshake") }
+        guard let host, port != 0 else { throw fail("no address") }
+        guard let rsa else { throw fail("no RSA identity") }
+        guard Int(hlen) <= Cell.fixedBodyLength - 4 else { throw fail("handshake too long") }
+        self.init(host: host, port: port, rsaIdentity: try RSAFingerprint(bytes: rsa), ed25519Identity: ed,
+                  handshakeType: htype, handshakeData: hdata)
+    }
+}
+
+import Foundation

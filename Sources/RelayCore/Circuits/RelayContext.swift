@@ -1,0 +1,76 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import TorCrypto
+import TorProtocol
+
+/// Limits against abuse (CTor's DoS subsystem and MaxMemInQueues in spirit).
+public struct CircuitLimits: Sendable {
+    /// Circuits one link may hold.
+    public var maxCircuitsPerLink = 8192
+    /// Cells queued for output on one circuit before it is killed (a sender ignoring windows).
+    public var maxQueuedCellsPerCircuit = 2048
+    /// Cells queued for output on all links together (about `n × 514` bytes) before the
+    /// oldest circuits are killed.
+    public var maxQueuedCellsTotal = 512 * 1024
+    public init() {}
+}
+
+/// Counters of the circuit layer, shared by all loops; touched per circuit event, not per cell.
+public final class CircuitStats: Sendable {
+    public struct Snapshot: Sendable, Equatable {
+        public var circuitsCreated = 0
+        public var circuitsOpen = 0
+        public var circuitsDestroyed: [String: Int] = [:]
+        public var createsRefused: [String: Int] = [:]
+        public var extends = 0
+        public var extendsFailed = 0
+        public var killedForMemory = 0
+    }
+    private let box = NIOLockedValueBox(Snapshot())
+    public init() {}
+    public var snapshot: Snapshot { box.withLockedValue { $0 } }
+    func update(_ body: (inout Snapshot) -> Void) { box.withLockedValue(body) }
+}
+
+/// What every link's circuit switch shares.
+public struct RelayContext: Sendable {
+    public let handshakes: any CircuitHandshakeResponder
+    public let workers: OnionskinWorkers
+    public let registry: LinkRegistry
+    public let stats: CircuitStats
+    public let limits: CircuitLimits
+    /// Our own identity, to refuse extending to ourselves.
+    public let ourIdentity: RSAFingerprint
+    /// Opens links to next hops. Set after construction (the connector needs the environment).
+    public let connector: NIOLockedValueBox<LinkConnector?>
+    public let logger: Logger
+
+    public init(handshakes: any CircuitHandshakeResponder, workers: OnionskinWorkers, registry: LinkRegistry,
+                stats: CircuitStats, limits: CircuitLimits, ourIdentity: RSAFingerprint, logger: Logger) {
+        self.handshakes = handshakes
+        self.workers = workers
+        self.registry = registry
+        self.stats = stats
+        self.limits = limits
+        self.ourIdentity = ourIdentity
+        self.connector = NIOLockedValueBox(nil)
+        self.logger = logger
+    }
+}
+
+extension RelayContext {
+    /// A context for tools that open links but carry no circuits (link-probe, benchmarks):
+    /// every CREATE is refused.
+    public static func linksOnly(ourIdentity: RSAFingerprint, registry: LinkRegistry = LinkRegistry(), logger: Logger) -> RelayContext {
+        RelayContext(handshakes: RefuseAllHandshakes(), workers: OnionskinWorkers(threads: 1, maxPending: 0),
+                     registry: registry, stats: CircuitStats(), limits: CircuitLimits(), ourIdentity: ourIdentity, logger: logger)
+    }
+}
+
+struct RefuseAllHandshakes: CircuitHandshakeResponder {
+    func kind(of cell: Cell) -> String? { nil }
+    func respond(to cell: Cell) throws -> CreateResult {
+        throw TorProtocolError(.unsupported, "this endpoint carries no circuits")
+    }
+}

@@ -1,0 +1,228 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import Testing
+import TorCrypto
+import TorProtocol
+@testable import RelayCore
+
+/// A relay of ours on 127.0.0.1 with the full circuit layer.
+final class TestRelay: @unchecked Sendable {
+    let keys: RelayKeys
+    let env: LinkEnvironment
+    let listener: ORListener
+    var info: RelayInfo
+
+    static func start(group: any EventLoopGroup) async throws -> TestRelay {
+        var rng = SystemRandom()
+        let keys = try RelayKeys.generate(now: Date(), lifetimes: KeyLifetimes(), using: &rng)
+        var logger = Logger(label: "relay")
+        logger.logLevel = .critical
+        let relay = RelayContext(
+            handshakes: TorCircuitHandshakes(identity: keys.rsaFingerprint, ed25519: keys.masterPublic, onionKeys: [keys.onionCurrent.ntor]),
+            workers: OnionskinWorkers(threads: 2), registry: LinkRegistry(), stats: CircuitStats(), limits: CircuitLimits(),
+            ourIdentity: keys.rsaFingerprint, logger: logger)
+        let env = LinkEnvironment(credentials: try LinkCredentialStore(try LinkCredentials.generate(keys: keys, now: Date(), using: &rng)),
+                                  relay: relay, stats: LinkStats(), ourAddresses: [.ipv4([127, 0, 0, 1])],
+                                  configuration: .init(), logger: logger)
+        relay.connector.withLockedValue { $0 = LinkConnector(environment: env, group: group) }
+        let listener = try await ORListener.bind(host: "127.0.0.1", port: 0, group: group, environment: env)
+        let info = RelayInfo(port: listener.localAddress!.port!, rsa: keys.rsaFingerprint, ed25519: keys.masterPublic,
+                             ntor: keys.onionCurrent.ntor.publicKey)
+        return TestRelay(keys: keys, env: env, listener: listener, info: info)
+    }
+
+    init(keys: RelayKeys, env: LinkEnvironment, listener: ORListener, info: RelayInfo) {
+        self.keys = keys
+        self.env = env
+        self.listener = listener
+        self.info = info
+    }
+
+    var stats: CircuitStats.Snapshot { env.relay.stats.snapshot }
+    func stop() async { try? await listener.close() }
+}
+
+@Suite(.timeLimit(.minutes(2)), .serialized)
+struct CircuitTests {
+    static let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+
+    static func relays(_ n: Int) async throws -> [TestRelay] {
+        var out = [TestRelay]()
+        for _ in 0..<n { out.append(try await TestRelay.start(group: group)) }
+        return out
+    }
+
+    @Test(arguments: [TestCircuitClient.Handshake.ntor, .ntorV3, .fast])
+    func oneHopCircuit(handshake: TestCircuitClient.Handshake) async throws {
+        let r = try await Self.relays(1)[0]
+        defer { Task { await r.stop() } }
+        let client = try await TestCircuitClient.connect(to: r.info, group: Self.group)
+        defer { Task { await client.close() } }
+        let circ = try await client.createCircuit(to: r.info, handshake: handshake)
+        // DROP is silently consumed; BEGIN on a non-exit is answered END(EXITPOLICY) by hop 0,
+        // which proves both directions of the relay crypto and digests.
+        try await circ.send(command: 10, data: [1, 2, 3])
+        try await circ.send(command: 1, streamID: 7, data: Array("example.com:80\u{0}".utf8))
+        let reply = try await circ.receive()
+        #expect(reply == RelayMessage(hop: 0, command: 3, streamID: 7, data: [4]))
+        #expect(r.stats.circuitsCreated == 1)
+    }
+
+    @Test func threeHopsThroughOurRelays() async throws {
+        let rs = try await Self.relays(3)
+        defer { Task { for r in rs { await r.stop() } } }
+        let client = try await TestCircuitClient.connect(to: rs[0].info, group: Self.group)
+        defer { Task { await client.close() } }
+        let circ = try await client.createCircuit(to: rs[0].info)
+        try await circ.extend(to: rs[1].info, handshake: .ntorV3)
+        try await circ.extend(to: rs[2].info)
+        #expect(circ.hops.count == 3)
+        // Each hop answers for itself: hop 2 at the edge, hops 0 and 1 through their n-side loops.
+        for hop in [2, 1, 0] {
+            try await circ.send(command: 1, streamID: UInt16(10 + hop), data: Array("a.example:443\u{0}".utf8), hop: hop)
+            let m = try await circ.receive()
+            #expect(m == RelayMessage(hop: hop, command: 3, streamID: UInt16(10 + hop), data: [4]))
+        }
+        // The middle relay reused nothing and made one authenticated link to the third.
+        #expect(rs[1].env.registry.link(to: rs[2].info.rsa) != nil)
+        #expect(rs[0].stats.extends == 1 && rs[1].stats.extends == 1)
+
+        // A second circuit through the same path reuses the existing links.
+        let circ2 = try await client.createCircuit(to: rs[0].info)
+        try await circ2.extend(to: rs[1].info)
+        try await circ2.extend(to: rs[2].info)
+        #expect(rs[1].env.stats.snapshot.handshakesCompleted == 1 + 1)  // inbound from r0, outbound to r2
+
+        // DESTROY from the client tears the circuit down along the path.
+        try await client.send(Cell(circuitID: circ.id, command: .destroy, body: ByteBuffer(bytes: [0] + [UInt8](repeating: 0, count: 508))))
+        #expect(await eventually { rs.allSatisfy { $0.stats.circuitsDestroyed.values.reduce(0, +) >= 1 } })
+        #expect(await eventually { rs[2].stats.circuitsOpen == 1 })  // circ2 remains
+    }
+
+    @Test func truncateThenExtendAgain() async throws {
+        let rs = try await Self.relays(3)
+        defer { Task { for r in rs { await r.stop() } } }
+        let client = try await TestCircuitClient.connect(to: rs[0].info, group: Self.group)
+        defer { Task { await client.close() } }
+        let circ = try await client.createCircuit(to: rs[0].info)
+        try await circ.extend(to: rs[1].info)
+        try await circ.send(command: 8, data: [], hop: 0)  // TRUNCATE at hop 0
+        let t = try await circ.receive()
+        #expect(t.hop == 0 && t.command == 9)
+        _ = circ.dropLastHop()
+        try await circ.extend(to: rs[2].info)
+        try await circ.send(command: 1, streamID: 3, data: Array("x:1\u{0}".utf8))
+        #expect(try await circ.receive() == RelayMessage(hop: 1, command: 3, streamID: 3, data: [4]))
+    }
+
+    // MARK: bad input closes the right circuit, never the process
+
+    func expectDestroy(_ circ: TestCircuit, reason: DestroyReason) async throws {
+        let m = try await circ.receive()
+        #expect(m.command == 0xFF, "expected DESTROY, got \(m)")
+        #expect(m.data == [reason.rawValue])
+    }
+
+    @Test func extend2OutsideRelayEarlyIsRefused() async throws {
+        let rs = try await Self.relays(2)
+        defer { Task { for r in rs { await r.stop() } } }
+        let client = try await TestCircuitClient.connect(to: rs[0].info, group: Self.group)
+        defer { Task { await client.close() } }
+        let circ = try await client.createCircuit(to: rs[0].info)
+        try await circ.send(command: 14, data: [0, 0, 2, 0, 0], early: false)
+        try await expectDestroy(circ, reason: .protocolViolation)
+        #expect(rs[0].stats.circuitsDestroyed["extend2_not_relay_early"] == 1)
+        // The link and other circuits carry on.
+        let other = try await client.createCircuit(to: rs[0].info)
+        try await other.send(command: 1, streamID: 1, data: Array("x:1\u{0}".utf8))
+        #expect(try await other.receive().command == 3)
+    }
+
+    @Test func moreThanEightRelayEarlyIsRefused() async throws {
+        let r = try await Self.relays(1)[0]
+        defer { Task { await r.stop() } }
+        let client = try await TestCircuitClient.connect(to: r.info, group: Self.group)
+        defer { Task { await client.close() } }
+        let circ = try await client.createCircuit(to: r.info)
+        for _ in 0..<9 { try await circ.send(command: 10, data: [], early: true) }
+        try await expectDestroy(circ, reason: .protocolViolation)
+        #expect(r.stats.circuitsDestroyed["too_many_relay_early"] == 1)
+    }
+
+    @Test func extendBackToPreviousHopIsRefused() async throws {
+        let rs = try await Self.relays(2)
+        defer { Task { for r in rs { await r.stop() } } }
+        let client = try await TestCircuitClient.connect(to: rs[0].info, group: Self.group)
+        defer { Task { await client.close() } }
+        let circ = try await client.createCircuit(to: rs[0].info)
+        try await circ.extend(to: rs[1].info)
+        // From rs[1], extending back to rs[0] (its previous hop).
+        await #expect(throws: (any Error).self) { try await circ.extend(to: rs[0].info) }
+        #expect(rs[1].stats.circuitsDestroyed["extend_to_previous_hop"] == 1)
+    }
+
+    @Test func badDigestAtTheEdgeDestroysTheCircuit() async throws {
+        let r = try await Self.relays(1)[0]
+        defer { Task { await r.stop() } }
+        let client = try await TestCircuitClient.connect(to: r.info, group: Self.group)
+        defer { Task { await client.close() } }
+        let circ = try await client.createCircuit(to: r.info)
+        try await client.send(circ.relayCell(command: 10, data: [], corruptDigest: true))
+        try await expectDestroy(circ, reason: .protocolViolation)
+        #expect(r.stats.circuitsDestroyed["unrecognized_at_edge"] == 1)
+    }
+
+    @Test(arguments: [
+        ("unknown handshake type", [0x00, 0x09, 0x00, 0x04, 1, 2, 3, 4] as [UInt8]),
+        ("ntor onionskin of the wrong length", [0x00, 0x02, 0x00, 0x10] + [UInt8](repeating: 7, count: 16)),
+        ("ntor onionskin for another relay", [0x00, 0x02, 0x00, 0x54] + [UInt8](repeating: 7, count: 84)),
+        ("CREATE2 length past the cell", [0x00, 0x02, 0x01, 0xFF]),
+    ])
+    func malformedCreate2IsRefused(why: String, body: [UInt8]) async throws {
+        let r = try await Self.relays(1)[0]
+        defer { Task { await r.stop() } }
+        let client = try await TestCircuitClient.connect(to: r.info, group: Self.group)
+        defer { Task { await client.close() } }
+        let id = client.allocateCircuitID()
+        try await client.send(client.fixed(id, .create2, body))
+        let reply = try await client.receive(on: id)
+        #expect(reply.command == .destroy, "\(why) was not refused")
+        // The link still works.
+        _ = try await client.createCircuit(to: r.info)
+    }
+
+    @Test func createWithTheWrongCircuitIDBitIsRefused() async throws {
+        let r = try await Self.relays(1)[0]
+        defer { Task { await r.stop() } }
+        let client = try await TestCircuitClient.connect(to: r.info, group: Self.group)
+        defer { Task { await client.close() } }
+        // We initiated the link, so our IDs must have the high bit set; 5 does not.
+        try await client.send(client.fixed(5, .createFast, [UInt8](repeating: 1, count: 20)))
+        let reply = try await client.receive(on: 5)
+        #expect(reply.command == .destroy)
+        #expect(r.stats.createsRefused["create_bad_circuit_id"] == 1)
+    }
+
+    @Test func relayCellsOnUnknownCircuitsAreIgnored() async throws {
+        let r = try await Self.relays(1)[0]
+        defer { Task { await r.stop() } }
+        let client = try await TestCircuitClient.connect(to: r.info, group: Self.group)
+        defer { Task { await client.close() } }
+        try await client.send(client.fixed(0x8000_7777, .relay, [UInt8](repeating: 9, count: 509)))
+        let circ = try await client.createCircuit(to: r.info)
+        try await circ.send(command: 1, streamID: 1, data: Array("x:1\u{0}".utf8))
+        #expect(try await circ.receive().command == 3)
+        #expect(client.channel.isActive)
+    }
+}
+
+func eventually(_ seconds: Double = 10, _ condition: () -> Bool) async -> Bool {
+    let deadline = Date() + seconds
+    while Date() < deadline {
+        if condition() { return true }
+        try? await Task.sleep(for: .milliseconds(20))
+    }
+    return condition()
+}
