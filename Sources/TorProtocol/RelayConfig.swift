@@ -21,8 +21,23 @@ public struct RelayConfig: Sendable, Equatable {
     /// `NumCPUs`: event loops to run; 0 means one per core.
     public var numCPUs = 0
 
+    /// `ExitRelay`: nil is `auto` (an exit only if an ExitPolicy is configured), as in CTor.
+    public var exitRelay: Bool?
+    /// `ExitPolicy` values in order.
+    public var exitPolicyLines: [String] = []
+    /// `ExitPolicyRejectPrivate` (default 1).
+    public var exitPolicyRejectPrivate = true
+
     public static let supportedOptions = ["DataDirectory", "Nickname", "ContactInfo", "OfflineMasterKey", "SigningKeyLifetime",
-                                          "ORPort", "Address", "NumCPUs"]
+                                          "ORPort", "Address", "NumCPUs", "ExitRelay", "ExitPolicy", "ExitPolicyRejectPrivate"]
+
+    /// The exit policy this relay enforces.
+    public func effectiveExitPolicy() throws -> ExitPolicy {
+        let isExit = exitRelay ?? !exitPolicyLines.isEmpty
+        guard isExit else { return .rejectAll }
+        let own = [address.flatMap(IPv4Address.bytes)].compactMap { $0 }
+        return try ExitPolicy.effective(configured: exitPolicyLines, rejectPrivate: exitPolicyRejectPrivate, ownAddresses: own)
+    }
 
     public init() {}
 
@@ -57,6 +72,16 @@ public struct RelayConfig: Sendable, Equatable {
                     throw TorProtocolError(.malformed, "\(here): Address must be an IPv4 address (host names are not supported), got '\(line.value)'")
                 }
                 address = line.value
+            case "ExitRelay":
+                switch line.value.lowercased() {
+                case "auto": exitRelay = nil
+                default: exitRelay = try Self.parseBool(line.value, here, option)
+                }
+            case "ExitPolicy":
+                _ = try ExitPolicy.parse(line.value, here: here)  // validate now, with the line
+                exitPolicyLines.append(line.value)
+            case "ExitPolicyRejectPrivate":
+                exitPolicyRejectPrivate = try Self.parseBool(line.value, here, option)
             case "NumCPUs":
                 guard let n = Int(line.value), (0...1024).contains(n) else {
                     throw TorProtocolError(.malformed, "\(here): NumCPUs must be a number from 0 (all cores) to 1024")

@@ -1,25 +1,6 @@
 import NIOCore
 import TorProtocol
 
-/// Tor's DESTROY / TRUNCATED reasons (tor-spec "Tearing down circuits").
-public struct DestroyReason: RawRepresentable, Hashable, Sendable {
-    public let rawValue: UInt8
-    public init(rawValue: UInt8) { self.rawValue = rawValue }
-    public static let none = DestroyReason(rawValue: 0)
-    public static let protocolViolation = DestroyReason(rawValue: 1)
-    public static let `internal` = DestroyReason(rawValue: 2)
-    public static let requested = DestroyReason(rawValue: 3)
-    public static let hibernating = DestroyReason(rawValue: 4)
-    public static let resourceLimit = DestroyReason(rawValue: 5)
-    public static let connectFailed = DestroyReason(rawValue: 6)
-    public static let orIdentity = DestroyReason(rawValue: 7)
-    public static let channelClosed = DestroyReason(rawValue: 8)
-    public static let finished = DestroyReason(rawValue: 9)
-    public static let timeout = DestroyReason(rawValue: 10)
-    public static let destroyed = DestroyReason(rawValue: 11)
-    public static let noSuchService = DestroyReason(rawValue: 12)
-}
-
 /// The far end of a circuit half: another link's mux (possibly on another loop) and the
 /// circuit ID used there.
 struct CircuitPeer {

@@ -11,7 +11,13 @@ public protocol HopCrypto: AnyObject {
     /// Encrypts a backward 509-byte body in place. `originating`: we wrote the relay message
     /// (set its digest first); otherwise we relay a cell from further hops.
     func encryptBackward(_ body: UnsafeMutableRawBufferPointer, originating: Bool)
+    /// The 20-byte running forward digest after the last cell recognized (SENDME v1 we send).
+    var lastForwardDigest: [UInt8] { get }
+    /// The 20-byte running backward digest after the last cell we originated (SENDME v1 we expect).
+    var lastBackwardDigest: [UInt8] { get }
 }
+
+extension Tor1RelayCrypto: HopCrypto {}
 
 /// Moves a value created on a worker thread to an event loop that then owns it alone.
 struct Handoff<T>: @unchecked Sendable {

@@ -2,18 +2,6 @@ import NIOCore
 import TorCrypto
 import TorProtocol
 
-/// Relay commands the mux acts on (tor-spec relay-cells; values from the spec's table).
-enum RelayCmd {
-    static let begin: UInt8 = 1, data: UInt8 = 2, end: UInt8 = 3, sendme: UInt8 = 5, extend: UInt8 = 6
-    static let truncate: UInt8 = 8, drop: UInt8 = 10, resolve: UInt8 = 11, beginDir: UInt8 = 13, extend2: UInt8 = 14
-}
-
-/// END reasons used here (tor-spec "Closing streams").
-enum EndReason {
-    static let exitPolicy: UInt8 = 4
-    static let notDirectory: UInt8 = 14
-}
-
 extension LinkMux {
     /// A relay cell whose digest matched at this hop.
     func handleRelayMessage(_ p: PCircuit, _ cell: Cell, early: Bool) {
@@ -32,29 +20,29 @@ extension LinkMux {
             return
         }
         switch command {
-        case RelayCmd.extend2:
+        case RelayCommand.extend2.rawValue:
             guard early else {
                 destroyP(p, reason: .protocolViolation, why: "extend2_not_relay_early")
                 return
             }
             extend(p, data)
-        case RelayCmd.extend:
+        case RelayCommand.extend.rawValue:
             destroyP(p, reason: .protocolViolation, why: "legacy_extend")
-        case RelayCmd.drop:
+        case RelayCommand.drop.rawValue:
             return
-        case RelayCmd.truncate:
+        case RelayCommand.truncate.rawValue:
             if case let .extended(next) = p.next {
                 p.next = .extending  // the edge comes back with nextGone, after TRUNCATED
                 send(.truncate(circuitID: next.circuitID), to: next.mux)
             } else {
-                originateBackward(p, command: RelayMessageLimits.truncated, streamID: 0, data: [DestroyReason.requested.rawValue])
+                originateBackward(p, command: RelayCommand.truncated.rawValue, streamID: 0, data: [DestroyReason.requested.rawValue])
             }
-        case RelayCmd.begin, RelayCmd.resolve:
+        case RelayCommand.begin.rawValue, RelayCommand.resolve.rawValue:
             // Not an exit (yet): refuse the stream as CTor does for a reject-all policy.
-            originateBackward(p, command: RelayCmd.end, streamID: streamID, data: [EndReason.exitPolicy])
-        case RelayCmd.beginDir:
-            originateBackward(p, command: RelayCmd.end, streamID: streamID, data: [EndReason.notDirectory])
-        case RelayCmd.sendme where streamID == 0:
+            originateBackward(p, command: RelayCommand.end.rawValue, streamID: streamID, data: [EndReason.exitPolicy.rawValue])
+        case RelayCommand.beginDir.rawValue:
+            originateBackward(p, command: RelayCommand.end.rawValue, streamID: streamID, data: [EndReason.notDirectory.rawValue])
+        case RelayCommand.sendme.rawValue where streamID == 0:
             // We sent no data on this circuit, so a circuit SENDME can only overflow the window.
             destroyP(p, reason: .protocolViolation, why: "unexpected_sendme")
         default:

@@ -210,7 +210,7 @@ public final class LinkMux: ChannelDuplexHandler {
         data.append(UInt8(hlen >> 8))
         data.append(UInt8(hlen & 0xff))
         data += hdata
-        let reply = originate(crypto: n.crypto, circuitID: n.previous.circuitID, command: RelayMessageLimits.extended2, streamID: 0, data: data)
+        let reply = originate(crypto: n.crypto, circuitID: n.previous.circuitID, command: RelayCommand.extended2.rawValue, streamID: 0, data: data)
         send(.output(reply), to: n.previous.mux)
         relay.stats.update { $0.extends += 1 }
     }
@@ -400,7 +400,7 @@ public final class LinkMux: ChannelDuplexHandler {
     /// The next hop is gone: tell the client with TRUNCATED (we own the backward crypto here),
     /// and hand the circuit's edge back to the previous link.
     private func sendTruncated(for n: NCircuit, reason: DestroyReason) {
-        let cell = originate(crypto: n.crypto, circuitID: n.previous.circuitID, command: RelayMessageLimits.truncated,
+        let cell = originate(crypto: n.crypto, circuitID: n.previous.circuitID, command: RelayCommand.truncated.rawValue,
                              streamID: 0, data: [reason.rawValue])
         send(.output(cell), to: n.previous.mux)
         send(.nextGone(circuitID: n.previous.circuitID), to: n.previous.mux)
@@ -476,6 +476,4 @@ public struct LinkOpened: Sendable {
 enum RelayMessageLimits {
     static let maxData = 498
     static let maxCreated2Length = 507 - 2
-    static let extended2: UInt8 = 15
-    static let truncated: UInt8 = 9
 }

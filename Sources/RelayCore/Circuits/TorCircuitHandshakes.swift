@@ -86,6 +86,6 @@ public final class TorCircuitHandshakes: CircuitHandshakeResponder {
     }
 
     static func crypto(_ keys: CircuitKeys) throws -> HopCrypto {
-        try Tor1HopCrypto(keys: keys)
+        try Tor1RelayCrypto(keys: keys)
     }
 }
