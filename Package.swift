@@ -54,14 +54,15 @@ let package = Package(
         ]),
         .testTarget(name: "TorCryptoTests", dependencies: ["TorCrypto"], resources: [.copy("Vectors")]),
         .testTarget(name: "TorProtocolTests", dependencies: ["TorProtocol", "TorCrypto"]),
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "RelayCoreTests", dependencies: [
-            "RelayCore", "TorProtocol", "TorCrypto",
+            "RelayCore", "TorProtocol", "TorCrypto", "TestSupport",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),
             .product(name: "NIOTestUtils", package: "swift-nio"),
         ]),
         .testTarget(name: "RelayStoreTests", dependencies: ["RelayStore", "TorProtocol", "TorCrypto"]),
-        .testTarget(name: "RelayNodeTests", dependencies: ["RelayNode", "RelayStore", "TorProtocol", "TorCrypto"]),
+        .testTarget(name: "RelayNodeTests", dependencies: ["RelayNode", "RelayStore", "TorProtocol", "TorCrypto", "TestSupport"]),
     ]
 )

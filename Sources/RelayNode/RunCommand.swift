@@ -41,7 +41,8 @@ struct RunCommand: AsyncParsableCommand {
                                               onionKeys: [keys.onionCurrent.ntor] + (keys.onionPrevious.map { [$0.ntor] } ?? []))
         let workers = OnionskinWorkers(threads: threads)
         let relay = RelayContext(handshakes: handshakes, workers: workers, registry: LinkRegistry(), stats: CircuitStats(),
-                                 limits: CircuitLimits(), ourIdentity: keys.rsaFingerprint, logger: logger)
+                                 limits: CircuitLimits(), ourIdentity: keys.rsaFingerprint, logger: logger,
+                                 exitPolicy: prepared.exitPolicy)
         let env = LinkEnvironment(credentials: prepared.credentialStore, relay: relay, stats: LinkStats(),
                                   ourAddresses: prepared.advertisedAddresses, configuration: linkConfig, logger: logger)
         relay.connector.withLockedValue { $0 = LinkConnector(environment: env, group: group) }
@@ -67,6 +68,7 @@ struct PreparedRelay {
     let keys: RelayKeys
     let credentialStore: LinkCredentialStore
     let advertisedAddresses: [NetinfoAddress]
+    let exitPolicy: ExitPolicy
 
     static func load(node: NodeOptions, logger: Logger) throws -> PreparedRelay {
         let config = try node.relayConfig()
@@ -104,7 +106,7 @@ struct PreparedRelay {
             if let b = IPv4Address.bytes(p.host), b != [0, 0, 0, 0] { addresses.append(.ipv4(b)) }
         }
         return PreparedRelay(config: config, keys: keys, credentialStore: try LinkCredentialStore(credentials),
-                             advertisedAddresses: addresses)
+                             advertisedAddresses: addresses, exitPolicy: try config.effectiveExitPolicy())
     }
 }
 

@@ -128,11 +128,11 @@ struct BadInputTests {
     @Test func configErrorsNameFileAndLine() throws {
         let tmp = TempDirectory()
         let torrc = tmp.sub("torrc")
-        try "Nickname good\nDataDirectory \(tmp.sub("node"))\nExitPolicy accept *:*\n".write(toFile: torrc, atomically: true, encoding: .utf8)
+        try "Nickname good\nDataDirectory \(tmp.sub("node"))\nHiddenServiceDir /tmp/hs\n".write(toFile: torrc, atomically: true, encoding: .utf8)
         let r = try relaynode("keys", "generate", "--config", torrc)
         #expect(r.status == 1)
         #expect(r.stderr.contains("\(torrc):3"))
-        #expect(r.stderr.contains("ExitPolicy"))
+        #expect(r.stderr.contains("HiddenServiceDir"))
         #expect(!FileManager.default.fileExists(atPath: tmp.sub("node")))
         let v = try relaynode("verify-config", "--config", torrc)
         #expect(v.status == 1)

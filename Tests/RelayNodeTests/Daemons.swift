@@ -1,44 +1,50 @@
 import Foundation
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// A long-running child process, stopped by PID when the test ends (SIGTERM, then SIGKILL).
 final class Daemon: @unchecked Sendable {
-    let process = Process()
     let name: String
     let logPath: String
+    let pid: pid_t
+    private var status: Int32?
 
     init(_ name: String, _ program: String, _ args: [String], logPath: String) throws {
         self.name = name
         self.logPath = logPath
-        FileManager.default.createFile(atPath: logPath, contents: nil)
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        process.executableURL = URL(fileURLWithPath: program)
-        process.arguments = args
-        process.standardOutput = log
-        process.standardError = log
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
+        pid = try ChildProcess.spawn(program, args, output: logPath)
     }
 
-    var pid: Int32 { process.processIdentifier }
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
+    var isRunning: Bool {
+        guard status == nil else { return false }
+        var s: Int32 = 0
+        let r = waitpid(pid, &s, WNOHANG)
+        if r == pid { status = s; return false }
+        return r == 0
+    }
+
     /// Sends SIGTERM and waits up to `grace` seconds; returns the exit status, or nil if it had
-    /// to be killed.
+    /// to be killed (or died by a signal).
     @discardableResult
     func stop(grace: Double = 10) -> Int32? {
-        guard process.isRunning else { return process.terminationStatus }
-        kill(pid, SIGTERM)
-        let deadline = Date() + grace
-        while process.isRunning && Date() < deadline { usleep(20_000) }
-        if process.isRunning {
-            kill(pid, SIGKILL)
-            process.waitUntilExit()
-            return nil
+        if isRunning {
+            kill(pid, SIGTERM)
+            let deadline = Date() + grace
+            while isRunning && Date() < deadline { usleep(20_000) }
+            if isRunning {
+                kill(pid, SIGKILL)
+                var s: Int32 = 0
+                waitpid(pid, &s, 0)
+                status = s
+                return nil
+            }
         }
-        return process.terminationStatus
+        guard let s = status, s & 0x7f == 0 else { return nil }  // WIFEXITED
+        return (s >> 8) & 0xff                                    // WEXITSTATUS
     }
 
     deinit { stop(grace: 2) }
@@ -79,6 +85,8 @@ extension CTor {
         Log info file \(dataDirectory)/info.log
         SafeLogging 0
         Sandbox 0
+        ShutdownWaitLength 0
+        __OwningControllerProcess \(getpid())
 
         """
     }

@@ -22,8 +22,18 @@ final class PCircuit {
         case extended(CircuitPeer)
     }
     var next: Next = .edge
-    /// Cells received for this circuit from the p-side while extending (clients must not send
-    /// any; more than a few is a violation).
+
+    // Flow control when we are the circuit's edge (tor-spec flow-control: windows of 1000
+    // cells, SENDME every 100).
+    /// DATA cells we may still send toward the client.
+    var packageWindow = 1000
+    /// DATA cells the client may still send us before our next SENDME.
+    var deliverWindow = 1000
+    /// Backward digests of every 100th DATA cell we sent: the tags its SENDMEs must carry.
+    var expectedSendmeTags = CircularBuffer<[UInt8]>()
+    /// Exit streams on this circuit.
+    var streams: [UInt16: ExitStream] = [:]
+
     init(circuitID: UInt32, crypto: HopCrypto) {
         self.circuitID = circuitID
         self.crypto = crypto

@@ -37,16 +37,21 @@ extension LinkMux {
             } else {
                 originateBackward(p, command: RelayCommand.truncated.rawValue, streamID: 0, data: [DestroyReason.requested.rawValue])
             }
-        case RelayCommand.begin.rawValue, RelayCommand.resolve.rawValue:
-            // Not an exit (yet): refuse the stream as CTor does for a reject-all policy.
+        case RelayCommand.begin.rawValue:
+            handleBegin(p, streamID: streamID, data: data)
+        case RelayCommand.resolve.rawValue:
+            // Name lookups without a stream are not offered yet: refuse as a reject-all exit does.
             originateBackward(p, command: RelayCommand.end.rawValue, streamID: streamID, data: [EndReason.exitPolicy.rawValue])
         case RelayCommand.beginDir.rawValue:
             originateBackward(p, command: RelayCommand.end.rawValue, streamID: streamID, data: [EndReason.notDirectory.rawValue])
-        case RelayCommand.sendme.rawValue where streamID == 0:
-            // We sent no data on this circuit, so a circuit SENDME can only overflow the window.
-            destroyP(p, reason: .protocolViolation, why: "unexpected_sendme")
+        case RelayCommand.data.rawValue:
+            handleData(p, streamID: streamID, data: data)
+        case RelayCommand.end.rawValue:
+            handleEnd(p, streamID: streamID)
+        case RelayCommand.sendme.rawValue:
+            handleSendme(p, streamID: streamID, data: data)
         default:
-            return  // DATA/END/SENDME for unknown streams and unknown commands are dropped
+            return  // unknown relay commands are dropped, as CTor does
         }
     }
 

@@ -120,6 +120,7 @@ public final class LinkMux: ChannelDuplexHandler {
         for (id, half) in circuits {
             switch half {
             case let .p(p):
+                closeAllStreams(p)
                 if case let .extended(next) = p.next {
                     send(.previousGone(circuitID: next.circuitID, reason: .channelClosed), to: next.mux)
                 }
@@ -381,6 +382,7 @@ public final class LinkMux: ChannelDuplexHandler {
     }
 
     private func removeP(_ p: PCircuit, toNext reason: DestroyReason) {
+        closeAllStreams(p)
         circuits[p.circuitID] = nil
         queues[p.circuitID] = nil
         if case let .extended(next) = p.next {

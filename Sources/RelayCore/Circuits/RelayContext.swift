@@ -1,6 +1,7 @@
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOPosix
 import TorCrypto
 import TorProtocol
 
@@ -26,6 +27,8 @@ public final class CircuitStats: Sendable {
         public var extends = 0
         public var extendsFailed = 0
         public var killedForMemory = 0
+        public var streamsOpened = 0
+        public var streamsRefused: [String: Int] = [:]
     }
     private let box = NIOLockedValueBox(Snapshot())
     public init() {}
@@ -45,9 +48,17 @@ public struct RelayContext: Sendable {
     /// Opens links to next hops. Set after construction (the connector needs the environment).
     public let connector: NIOLockedValueBox<LinkConnector?>
     public let logger: Logger
+    /// Which streams this relay opens as an exit (reject-all for a non-exit).
+    public let exitPolicy: ExitPolicy
+    /// Name resolution for exit streams, off the I/O loops (getaddrinfo blocks).
+    public let resolver: NIOThreadPool
 
     public init(handshakes: any CircuitHandshakeResponder, workers: OnionskinWorkers, registry: LinkRegistry,
-                stats: CircuitStats, limits: CircuitLimits, ourIdentity: RSAFingerprint, logger: Logger) {
+                stats: CircuitStats, limits: CircuitLimits, ourIdentity: RSAFingerprint, logger: Logger,
+                exitPolicy: ExitPolicy = .rejectAll) {
+        self.exitPolicy = exitPolicy
+        self.resolver = NIOThreadPool(numberOfThreads: exitPolicy.isExit ? 2 : 1)
+        self.resolver.start()
         self.handshakes = handshakes
         self.workers = workers
         self.registry = registry

@@ -104,7 +104,7 @@ public final class LinkHandler: ChannelDuplexHandler {
         if let done = event as? TLSHandshakeCompleted {
             peerCertificate = done.peerCertificateDER
             if case var .awaitingTLS(.initiator(h)) = state {
-                let actions = h.start()
+                let actions = h.start(peerAddress: NetinfoAddress(context.remoteAddress))
                 state = .handshaking(.initiator(h))
                 perform(actions, context)
             }

@@ -191,7 +191,7 @@ public struct InitiatorHandshake {
     private let credentials: LinkCredentials?
     private let expected: ExpectedPeer?
     private let ourAddresses: [NetinfoAddress]
-    private let peerAddress: NetinfoAddress
+    private var peerAddress: NetinfoAddress
     private let sentLog = DigestContext(.sha256)
     private let receivedLog = DigestContext(.sha256)
 
@@ -213,8 +213,10 @@ public struct InitiatorHandshake {
         self.peerAddress = peerAddress
     }
 
-    /// The first cells to send once TLS is up.
-    public mutating func start() -> [LinkAction] {
+    /// The first cells to send once TLS is up. `peerAddress`, when known only now (an outbound
+    /// connection's remote address), replaces the one given at init for our NETINFO.
+    public mutating func start(peerAddress known: NetinfoAddress? = nil) -> [LinkAction] {
+        if let known { peerAddress = known }
         let versions = LinkWire.versionsCell(supportedLinkVersions)
         try? LinkWire.log(versions, narrow: true, into: sentLog)
         state = .awaitingVersions

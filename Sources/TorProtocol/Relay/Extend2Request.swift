@@ -105,6 +105,10 @@ public struct Extend2Request: Hashable, Sendable {
         try self.init(Extend2Message(parsingBody: body))
     }
 
+    public init(parsingBody bytes: [UInt8]) throws {
+        try self.init(Extend2Message(parsingBody: bytes))
+    }
+
     /// The address to connect to: IPv4 when given, else IPv6 (as CTor prefers IPv4 unless
     /// configured otherwise).
     public var preferredORPort: ORPortAddress { (ipv4 ?? ipv6)! }

@@ -7,8 +7,10 @@ import TorCrypto
 /// Allocation: everything a cell needs is made in `init` — the cipher, the live digest, a
 /// spare digest context for the recognized check, and two 20-byte digest buffers. Per cell the
 /// code only XORs keystream in place, feeds the body to OpenSSL, copies digest state between
-/// the two preallocated contexts and swaps references. (OpenSSL's `EVP_MD_CTX_copy_ex` may
-/// itself malloc inside the library on some versions; nothing on the Swift heap.)
+/// the preallocated contexts and swaps references: nothing on the Swift heap (checked with
+/// heaptrack over 10,000 extra cells). OpenSSL 3.0's `EVP_MD_CTX_copy_ex` does malloc and
+/// free its provider context on every copy: one copy per `seal`, two per check of a cell whose
+/// RECOGNIZED is zero, none otherwise.
 final class Tor1Layer {
     private let cipher: AESCTR
     /// The running digest: every cell this direction has originated or recognized so far.

@@ -19,6 +19,10 @@ struct RelayInfo: Sendable {
 /// Client-side tor1 crypto for one hop (the mirror of the relay's): forward cells are digested
 /// with Df at their destination hop and encrypted with every hop's Kf, last hop first.
 final class ClientHop {
+    /// The running backward digest right after the last cell this hop recognized (SENDME v1 tag).
+    var lastBackwardDigest: [UInt8] = []
+    /// The running forward digest right after the last cell we sent to this hop.
+    var lastForwardDigest: [UInt8] = []
     let forwardCipher: AESCTR, backwardCipher: AESCTR
     let forwardDigest = DigestContext(.sha1), backwardDigest = DigestContext(.sha1)
     let checkpoint = DigestContext(.sha1)
@@ -30,9 +34,57 @@ final class ClientHop {
     }
 }
 
-/// Cells the test client received, and whether its link closed.
+/// Cells the test client received, by circuit; a waiting receiver is woken by the link.
 final class Mailbox: Sendable {
-    let box = NIOLockedValueBox((cells: [Cell](), closed: false))
+    struct State {
+        var cells: [UInt32: CircularBuffer<Cell>] = [:]
+        var closed = false
+        var waiter: CheckedContinuation<Void, Never>?
+    }
+    let box = NIOLockedValueBox(State())
+
+    func deliver(_ cell: Cell) {
+        let w = box.withLockedValue { s -> CheckedContinuation<Void, Never>? in
+            s.cells[cell.circuitID, default: CircularBuffer()].append(cell)
+            defer { s.waiter = nil }
+            return s.waiter
+        }
+        w?.resume()
+    }
+
+    func close() {
+        let w = box.withLockedValue { s -> CheckedContinuation<Void, Never>? in
+            s.closed = true
+            defer { s.waiter = nil }
+            return s.waiter
+        }
+        w?.resume()
+    }
+
+    /// Takes the next cell for `circuitID`, waiting up to `seconds`.
+    func take(_ circuitID: UInt32, seconds: Double) async throws -> Cell {
+        let deadline = Date() + seconds
+        while true {
+            let (cell, closed) = box.withLockedValue { ($0.cells[circuitID]?.popFirst(), $0.closed) }
+            if let cell { return cell }
+            if closed { throw ClientError("link closed") }
+            guard Date() < deadline else { throw ClientError("timed out waiting for a cell on circuit \(circuitID)") }
+            let timer = Task { [box] in
+                try? await Task.sleep(for: .milliseconds(200))
+                let w = box.withLockedValue { s -> CheckedContinuation<Void, Never>? in defer { s.waiter = nil }; return s.waiter }
+                w?.resume()
+            }
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                let ready = box.withLockedValue { s -> Bool in
+                    if s.closed || !(s.cells[circuitID]?.isEmpty ?? true) { return true }
+                    s.waiter = c
+                    return false
+                }
+                if ready { c.resume() }
+            }
+            timer.cancel()
+        }
+    }
 }
 
 /// Receives cells for the test client from the link.
@@ -40,11 +92,8 @@ final class ClientCellSink: ChannelInboundHandler, Sendable {
     typealias InboundIn = Cell
     let mailbox: Mailbox
     init(_ m: Mailbox) { mailbox = m }
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let cell = unwrapInboundIn(data)
-        mailbox.box.withLockedValue { $0.cells.append(cell) }
-    }
-    func channelInactive(context: ChannelHandlerContext) { mailbox.box.withLockedValue { $0.closed = true } }
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) { mailbox.deliver(unwrapInboundIn(data)) }
+    func channelInactive(context: ChannelHandlerContext) { mailbox.close() }
 }
 
 struct ClientError: Error, CustomStringConvertible {
@@ -84,17 +133,7 @@ final class TestCircuitClient: @unchecked Sendable {
 
     /// The next cell for `circuitID` (cells of other circuits stay queued), within `seconds`.
     func receive(on circuitID: UInt32, seconds: Double = 15) async throws -> Cell {
-        let deadline = Date() + seconds
-        while Date() < deadline {
-            let (cell, closed) = mailbox.box.withLockedValue { m -> (Cell?, Bool) in
-                guard let i = m.cells.firstIndex(where: { $0.circuitID == circuitID }) else { return (nil, m.closed) }
-                return (m.cells.remove(at: i), m.closed)
-            }
-            if let cell { return cell }
-            if closed { throw ClientError("link closed") }
-            try await Task.sleep(for: .milliseconds(5))
-        }
-        throw ClientError("timed out waiting for a cell on circuit \(circuitID)")
+        try await mailbox.take(circuitID, seconds: seconds)
     }
 
     func allocateCircuitID() -> UInt32 {
@@ -185,6 +224,7 @@ final class TestCircuit: @unchecked Sendable {
         body.withUnsafeMutableBytes { p in
             hops[target].forwardDigest.update(UnsafeRawBufferPointer(p))
             hops[target].forwardDigest.peek(into: UnsafeMutableRawBufferPointer(rebasing: p[5..<9]))
+            hops[target].lastForwardDigest = hops[target].forwardDigest.peek()
             if corruptDigest { p[5] ^= 0xff }
             for i in stride(from: target, through: 0, by: -1) { hops[i].forwardCipher.apply(p) }
         }
@@ -213,7 +253,10 @@ final class TestCircuit: @unchecked Sendable {
                 hop.backwardDigest.update(UnsafeRawBufferPointer(p))
                 var e = [UInt8](repeating: 0, count: 4)
                 e.withUnsafeMutableBytes { hop.backwardDigest.peek(into: $0) }
-                if e == d { return true }
+                if e == d {
+                    hop.lastBackwardDigest = hop.backwardDigest.peek()
+                    return true
+                }
                 hop.backwardDigest.restore(from: hop.checkpoint)
                 p[5] = d[0]; p[6] = d[1]; p[7] = d[2]; p[8] = d[3]
                 return false

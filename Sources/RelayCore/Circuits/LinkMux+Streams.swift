@@ -1,0 +1,297 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import TorProtocol
+
+/// Exit streams and end-to-end flow control on circuits whose edge we are.
+extension LinkMux {
+    static let circuitWindow = 1000, circuitIncrement = 100
+    static let streamWindow = 500, streamIncrement = 50
+    static let maxDataPerCell = 498
+    /// DNS answers in CONNECTED are clipped to this TTL (CTor 0.4.9's cache-oracle mitigation).
+    static let maxTTL: UInt32 = 60
+
+    // MARK: BEGIN
+
+    func handleBegin(_ p: PCircuit, streamID: UInt16, data: [UInt8]) {
+        guard streamID != 0 else {
+            destroyP(p, reason: .protocolViolation, why: "begin_stream_zero")
+            return
+        }
+        guard p.streams[streamID] == nil else { return }
+        guard relay.exitPolicy.isExit else {
+            return refuseStream(p, streamID, .exitPolicy, "not_an_exit")
+        }
+        guard case .edge = p.next else {
+            return refuseStream(p, streamID, .misc, "begin_not_at_edge")
+        }
+        // Clients must not use a relay as a one-hop proxy (CTor refuses too).
+        guard linkPeer?.peer != nil else {
+            return refuseStream(p, streamID, .torProtocol, "begin_on_first_hop")
+        }
+        let begin: BeginMessage
+        do { begin = try BeginMessage(parsingBody: data) } catch {
+            destroyP(p, reason: .protocolViolation, why: "begin_malformed")
+            return
+        }
+        let stream = ExitStream(streamID: streamID)
+        p.streams[streamID] = stream
+        let host = begin.unbracketedHost, port = Int(begin.port)
+        if let literal = Self.ipLiteral(host) {
+            connectExit(p, stream, address: literal, port: port)
+            return
+        }
+        guard let loop = eventLoop else { return }
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        let circuitID = p.circuitID
+        relay.resolver.runIfActive(eventLoop: loop) { () -> [UInt8]? in Self.resolve(host) }
+            .whenComplete { result in
+                let mux = bound.value
+                guard case let .p(current)? = mux.circuitTable[circuitID], current.streams[streamID] === stream else { return }
+                if case let .success(address?) = result {
+                    mux.connectExit(current, stream, address: address, port: port)
+                } else {
+                    mux.refuseStream(current, streamID, .resolveFailed, "resolve_failed")
+                }
+                mux.pump()
+            }
+    }
+
+    func connectExit(_ p: PCircuit, _ stream: ExitStream, address: [UInt8], port: Int) {
+        guard relay.exitPolicy.allows(address: address, port: port) else {
+            return refuseStream(p, stream.streamID, .exitPolicy, "exit_policy")
+        }
+        guard let loop = eventLoop, let ref else { return }
+        stream.state = .connecting
+        let socketAddress: SocketAddress
+        do {
+            socketAddress = address.count == 4
+                ? try SocketAddress(ipAddress: address.map(String.init).joined(separator: "."), port: port)
+                : try SocketAddress(packedIPAddress: ByteBuffer(bytes: address), port: port)
+        } catch {
+            return refuseStream(p, stream.streamID, .internal, "bad_address")
+        }
+        let circuitID = p.circuitID, streamID = stream.streamID
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        ClientBootstrap(group: loop)
+            .connectTimeout(.seconds(10))
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { ch in
+                ch.eventLoop.makeCompletedFuture {
+                    try ch.pipeline.syncOperations.addHandler(ExitConnectionHandler(mux: ref, circuitID: circuitID, streamID: streamID))
+                }
+            }
+            .connect(to: socketAddress)
+            .whenComplete { result in
+                let mux = bound.value
+                guard case let .p(current)? = mux.circuitTable[circuitID], current.streams[streamID] === stream else {
+                    if case let .success(ch) = result { ch.close(promise: nil) }
+                    return
+                }
+                switch result {
+                case let .success(ch):
+                    stream.state = .open(ch)
+                    mux.relay.stats.update { $0.streamsOpened += 1 }
+                    let ip: RelayIPAddress = address.count == 4 ? .ipv4(address) : .ipv6(address)
+                    let connected = (try? ConnectedMessage(address: ip, ttl: Self.maxTTL).encodedBody()) ?? []
+                    mux.originateBackward(current, command: RelayCommand.connected.rawValue, streamID: streamID, data: connected)
+                    for chunk in stream.pendingToServer { mux.writeToServer(current, stream, chunk) }
+                    stream.pendingToServer.removeAll()
+                case let .failure(error):
+                    let reason: EndReason = (error as? ChannelError).map { if case .connectTimeout = $0 { .timeout } else { .connectRefused } } ?? .connectRefused
+                    mux.refuseStream(current, streamID, reason, "connect_failed")
+                }
+                mux.pump()
+            }
+    }
+
+    func refuseStream(_ p: PCircuit, _ streamID: UInt16, _ reason: EndReason, _ why: String) {
+        relay.stats.update { $0.streamsRefused[why, default: 0] += 1 }
+        closeStream(p, streamID, sendEnd: reason)
+    }
+
+    func closeStream(_ p: PCircuit, _ streamID: UInt16, sendEnd reason: EndReason?) {
+        if let s = p.streams.removeValue(forKey: streamID) {
+            s.state = .closed
+            s.pendingToServer.removeAll()
+        }
+        if let reason {
+            originateBackward(p, command: RelayCommand.end.rawValue, streamID: streamID, data: [reason.rawValue])
+        }
+    }
+
+    // MARK: client → server
+
+    func handleData(_ p: PCircuit, streamID: UInt16, data: [UInt8]) {
+        p.deliverWindow -= 1
+        guard p.deliverWindow >= 0 else {
+            destroyP(p, reason: .protocolViolation, why: "data_beyond_circuit_window")
+            return
+        }
+        if p.deliverWindow <= Self.circuitWindow - Self.circuitIncrement {
+            // Authenticated SENDME v1: the tag is our digest right after the cell that made it due.
+            p.deliverWindow += Self.circuitIncrement
+            let tag = p.crypto.lastForwardDigest
+            originateBackward(p, command: RelayCommand.sendme.rawValue, streamID: 0,
+                              data: (try? SendmeMessage(tag: tag).encodedBody()) ?? [])
+        }
+        guard let stream = p.streams[streamID] else { return }  // unknown or closed stream: dropped
+        stream.deliverWindow -= 1
+        guard stream.deliverWindow >= 0 else {
+            destroyP(p, reason: .protocolViolation, why: "data_beyond_stream_window")
+            return
+        }
+        let chunk = ByteBuffer(bytes: data)
+        switch stream.state {
+        case .resolving, .connecting:
+            stream.pendingToServer.append(chunk)
+        case .open:
+            writeToServer(p, stream, chunk)
+        case .closed:
+            break
+        }
+    }
+
+    /// Writes to the server; the stream SENDME goes out once the bytes left us, so a slow
+    /// server holds the client back instead of filling our memory.
+    func writeToServer(_ p: PCircuit, _ stream: ExitStream, _ chunk: ByteBuffer) {
+        guard let ch = stream.channel, let loop = eventLoop else { return }
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        let circuitID = p.circuitID
+        ch.writeAndFlush(chunk).whenSuccess {
+            let mux = bound.value
+            guard case let .p(current)? = mux.circuitTable[circuitID], current.streams[stream.streamID] === stream else { return }
+            if stream.deliverWindow <= Self.streamWindow - Self.streamIncrement {
+                stream.deliverWindow += Self.streamIncrement
+                mux.originateBackward(current, command: RelayCommand.sendme.rawValue, streamID: stream.streamID, data: [])
+                mux.pump()
+            }
+        }
+    }
+
+    func handleEnd(_ p: PCircuit, streamID: UInt16) {
+        guard let stream = p.streams.removeValue(forKey: streamID) else { return }
+        if let ch = stream.channel {
+            stream.state = .closed
+            ch.close(mode: .output, promise: nil)  // finish sending what the client sent, then the server closes
+        } else {
+            stream.state = .closed
+        }
+    }
+
+    func handleSendme(_ p: PCircuit, streamID: UInt16, data: [UInt8]) {
+        if streamID == 0 {
+            guard let expected = p.expectedSendmeTags.popFirst() else {
+                destroyP(p, reason: .protocolViolation, why: "unexpected_sendme")
+                return
+            }
+            guard case let .v1(tag)? = try? SendmeMessage(parsingBody: data), tag == expected else {
+                destroyP(p, reason: .protocolViolation, why: "sendme_bad_digest")
+                return
+            }
+            p.packageWindow += Self.circuitIncrement
+            for s in p.streams.values { resumeReading(p, s) }
+        } else {
+            guard let stream = p.streams[streamID] else { return }
+            guard stream.packageWindow + Self.streamIncrement <= Self.streamWindow else {
+                destroyP(p, reason: .protocolViolation, why: "stream_sendme_overflow")
+                return
+            }
+            stream.packageWindow += Self.streamIncrement
+            resumeReading(p, stream)
+        }
+    }
+
+    // MARK: server → client
+
+    func exitReceived(_ buffer: ByteBuffer, circuitID: UInt32, streamID: UInt16) {
+        guard case let .p(p)? = circuitTable[circuitID], let stream = p.streams[streamID] else { return }
+        var buffer = buffer
+        stream.pendingToClient.writeBuffer(&buffer)
+        packageToClient(p, stream)
+    }
+
+    /// Sends as much server data as both windows allow; pauses reading the server when either closes.
+    func packageToClient(_ p: PCircuit, _ stream: ExitStream) {
+        while stream.pendingToClient.readableBytes > 0 && p.packageWindow > 0 && stream.packageWindow > 0 {
+            let n = min(Self.maxDataPerCell, stream.pendingToClient.readableBytes)
+            let bytes = stream.pendingToClient.readBytes(length: n)!
+            guard case .edge = p.next else { return }
+            let cell = originate(crypto: p.crypto, circuitID: p.circuitID, command: RelayCommand.data.rawValue,
+                                 streamID: stream.streamID, data: bytes)
+            p.packageWindow -= 1
+            stream.packageWindow -= 1
+            if p.packageWindow % Self.circuitIncrement == 0 {
+                p.expectedSendmeTags.append(p.crypto.lastBackwardDigest)
+            }
+            enqueue(cell, circuit: p.circuitID, priority: false)
+        }
+        stream.pendingToClient.discardReadBytes()
+        if let reason = stream.serverClosed, stream.pendingToClient.readableBytes == 0 {
+            closeStream(p, stream.streamID, sendEnd: reason)
+            return
+        }
+        let blocked = p.packageWindow <= 0 || stream.packageWindow <= 0
+        if blocked && !stream.readsPaused, let ch = stream.channel {
+            stream.readsPaused = true
+            ch.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+        }
+    }
+
+    func resumeReading(_ p: PCircuit, _ stream: ExitStream) {
+        packageToClient(p, stream)
+        if stream.readsPaused, p.packageWindow > 0, stream.packageWindow > 0, let ch = stream.channel {
+            stream.readsPaused = false
+            ch.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+            ch.read()
+        }
+        pump()
+    }
+
+    func exitClosed(circuitID: UInt32, streamID: UInt16, reason: EndReason) {
+        guard case let .p(p)? = circuitTable[circuitID], let stream = p.streams[streamID], stream.serverClosed == nil else { return }
+        // What is buffered goes first (it waits for windows like any data), then END.
+        stream.serverClosed = reason
+        packageToClient(p, stream)
+        pump()
+    }
+
+    /// Closes every exit connection of a circuit that is going away.
+    func closeAllStreams(_ p: PCircuit) {
+        for s in p.streams.values {
+            s.channel?.close(promise: nil)
+            s.state = .closed
+        }
+        p.streams.removeAll()
+    }
+
+    // MARK: addresses
+
+    static func ipLiteral(_ host: String) -> [UInt8]? {
+        if let v4 = IPv4Address.bytes(host) { return v4 }
+        var a6 = in6_addr()
+        if inet_pton(AF_INET6, host, &a6) == 1 { return withUnsafeBytes(of: &a6) { Array($0) } }
+        return nil
+    }
+
+    /// getaddrinfo, on the resolver pool. The first IPv4 answer, else the first IPv6 one.
+    static func resolve(_ host: String) -> [UInt8]? {
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var res: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, nil, &hints, &res) == 0, let first = res else { return nil }
+        defer { freeaddrinfo(first) }
+        var v6: [UInt8]?
+        var p: UnsafeMutablePointer<addrinfo>? = first
+        while let ai = p {
+            if ai.pointee.ai_family == AF_INET, let sa = ai.pointee.ai_addr {
+                return sa.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { withUnsafeBytes(of: $0.pointee.sin_addr) { Array($0) } }
+            }
+            if ai.pointee.ai_family == AF_INET6, v6 == nil, let sa = ai.pointee.ai_addr {
+                v6 = sa.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { withUnsafeBytes(of: $0.pointee.sin6_addr) { Array($0) } }
+            }
+            p = ai.pointee.ai_next
+        }
+        return v6
+    }
+}

@@ -1,0 +1,155 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import Testing
+import TorCrypto
+import TorProtocol
+@testable import RelayCore
+
+/// The exit role end to end: three of our relays, the last an exit allowed to reach a local
+/// test server on 127.0.0.1, and the test client driving real streams with real flow control.
+@Suite(.timeLimit(.minutes(3)), .serialized)
+struct ExitTests {
+    static let group = CircuitTests.group
+    static let localExit = try! ExitPolicy.effective(configured: ["accept 127.0.0.1:*", "reject *:*"], rejectPrivate: false)
+
+    /// client → r0 → r1 → r2 (exit)
+    static func path() async throws -> ([TestRelay], TestCircuitClient, TestCircuit) {
+        let rs = [try await TestRelay.start(group: group), try await TestRelay.start(group: group),
+                  try await TestRelay.start(group: group, exitPolicy: localExit)]
+        let client = try await TestCircuitClient.connect(to: rs[0].info, group: group)
+        let circ = try await client.createCircuit(to: rs[0].info)
+        try await circ.extend(to: rs[1].info, handshake: .ntorV3)
+        try await circ.extend(to: rs[2].info)
+        return (rs, client, circ)
+    }
+
+    @Test func uploadIsEchoedAndExitSendmesAreAuthenticated() async throws {
+        let server = try await TestTCPServer.start(.echo, group: Self.group)
+        let (rs, client, circ) = try await Self.path()
+        defer { Task { await client.close(); for r in rs { await r.stop() }; await server.stop() } }
+        _ = try await circ.begin(streamID: 5, target: "127.0.0.1:\(server.port)")
+        // 600 cells up: beyond the stream window (500), so it only works if the exit's stream
+        // SENDMEs come back; each circuit SENDME from the exit must carry our forward digest of
+        // the 100th, 200th, ... cell (SENDME v1).
+        var streamWindow = 500, sentTags: [[UInt8]] = [], circuitSendmes = 0
+        var sent = [UInt8](), echoed = [UInt8](), echoCells = 0
+        func handle(_ m: RelayMessage) async throws {
+            if m.command == RelayCommand.sendme.rawValue && m.streamID == 5 {
+                streamWindow += 50
+            } else if m.command == RelayCommand.sendme.rawValue {
+                #expect(circuitSendmes < sentTags.count, "circuit SENDME before 100 cells")
+                if circuitSendmes < sentTags.count {
+                    #expect(m.data == (try SendmeMessage(tag: sentTags[circuitSendmes]).encodedBody()), "circuit SENDME tag")
+                }
+                circuitSendmes += 1
+            } else if m.command == RelayCommand.data.rawValue {
+                echoed += m.data
+                echoCells += 1
+                if echoCells % 100 == 0 {
+                    try await circ.send(command: RelayCommand.sendme.rawValue, data: try SendmeMessage(tag: circ.hops[2].lastBackwardDigest).encodedBody())
+                }
+                if echoCells % 50 == 0 { try await circ.send(command: RelayCommand.sendme.rawValue, streamID: 5) }
+            } else {
+                Issue.record("unexpected relay message \(m)")
+            }
+        }
+        for i in 0..<600 {
+            while streamWindow == 0 { try await handle(try await circ.receive()) }
+            let chunk = (0..<498).map { UInt8(truncatingIfNeeded: $0 &+ i) }
+            sent += chunk
+            try await circ.send(command: RelayCommand.data.rawValue, streamID: 5, data: chunk)
+            if (i + 1) % 100 == 0 { sentTags.append(circ.hops[2].lastForwardDigest) }
+            streamWindow -= 1
+        }
+        while echoed.count < sent.count || circuitSendmes < 6 { try await handle(try await circ.receive()) }
+        #expect(echoed == sent)
+        #expect(circuitSendmes == 6)
+    }
+
+    /// When the exit destroys the circuit, the middle answers the client with TRUNCATED (as
+    /// CTor does), carrying the exit's reason.
+    static func truncatedFromHop1(_ circ: TestCircuit, within messages: Int) async throws -> Bool {
+        for _ in 0..<messages {
+            let m = try await circ.receive()
+            if m.hop == 1 && m.command == RelayCommand.truncated.rawValue {
+                #expect(m.data == [DestroyReason.protocolViolation.rawValue])
+                return true
+            }
+        }
+        return false
+    }
+
+    @Test func beginToARefusedAddressGetsExitPolicyEnd() async throws {
+        let (rs, client, circ) = try await Self.path()
+        defer { Task { await client.close(); for r in rs { await r.stop() } } }
+        try await circ.send(command: RelayCommand.begin.rawValue, streamID: 9, data: Array("127.0.0.2:80\u{0}".utf8))
+        let m = try await circ.receive()
+        #expect(m == RelayMessage(hop: 2, command: RelayCommand.end.rawValue, streamID: 9, data: [EndReason.exitPolicy.rawValue]))
+        #expect(rs[2].stats.streamsRefused["exit_policy"] == 1)
+    }
+
+    /// Optimistic data beyond the stream window (500 cells) while the exit is still connecting:
+    /// no stream SENDME can have been sent, so the 501st cell is a violation. The target is a
+    /// listener whose accept queue is full, so the exit's connect hangs.
+    @Test func dataBeyondTheStreamWindowDestroysTheCircuit() async throws {
+        let stuck = try StuckListener()
+        defer { stuck.close() }
+        let (rs, client, circ) = try await Self.path()
+        defer { Task { await client.close(); for r in rs { await r.stop() } } }
+        try await circ.send(command: RelayCommand.begin.rawValue, streamID: 4, data: Array("127.0.0.1:\(stuck.port)\u{0}".utf8))
+        for _ in 0..<501 { try await client.send(circ.relayCell(command: RelayCommand.data.rawValue, streamID: 4, data: [1])) }
+        #expect(try await Self.truncatedFromHop1(circ, within: 50))
+        #expect(await eventually { rs[2].stats.circuitsDestroyed["data_beyond_stream_window"] == 1 })
+    }
+
+    @Test func sendmeWithTheWrongDigestDestroysTheCircuit() async throws {
+        let server = try await TestTCPServer.start(.source, group: Self.group)
+        let (rs, client, circ) = try await Self.path()
+        defer { Task { await client.close(); for r in rs { await r.stop() }; await server.stop() } }
+        _ = try await circ.begin(streamID: 2, target: "127.0.0.1:\(server.port)")
+        try await circ.send(command: RelayCommand.data.rawValue, streamID: 2, data: Array("200000\n".utf8))
+        var cells = 0
+        while cells < 100 {
+            let m = try await circ.receive()
+            if m.command == RelayCommand.data.rawValue { cells += 1 }
+        }
+        try await circ.send(command: RelayCommand.sendme.rawValue, data: try SendmeMessage(tag: [UInt8](repeating: 0xAB, count: 20)).encodedBody())
+        #expect(try await Self.truncatedFromHop1(circ, within: 2000))
+        #expect(await eventually { rs[2].stats.circuitsDestroyed["sendme_bad_digest"] == 1 })
+    }
+
+    @Test func streamsOnAClientsFirstHopAreRefused() async throws {
+        let exit = try await TestRelay.start(group: Self.group, exitPolicy: Self.localExit)
+        defer { Task { await exit.stop() } }
+        let client = try await TestCircuitClient.connect(to: exit.info, group: Self.group)
+        defer { Task { await client.close() } }
+        let circ = try await client.createCircuit(to: exit.info)
+        try await circ.send(command: RelayCommand.begin.rawValue, streamID: 3, data: Array("127.0.0.1:9\u{0}".utf8))
+        #expect(try await circ.receive() == RelayMessage(hop: 0, command: RelayCommand.end.rawValue, streamID: 3, data: [EndReason.torProtocol.rawValue]))
+    }
+}
+
+/// 64 MiB byte-exact through three of our relays (issue #4). Its own suite: in a debug build on
+/// 2 cores it takes one to two minutes.
+@Suite(.timeLimit(.minutes(10)), .serialized)
+struct BulkExitTests {
+    @Test func sixtyFourMiBThroughThreeRelaysByteExact() async throws {
+        let server = try await TestTCPServer.start(.source, group: ExitTests.group)
+        let (rs, client, circ) = try await ExitTests.path()
+        defer { Task { await client.close(); for r in rs { await r.stop() }; await server.stop() } }
+        let total = 64 * 1024 * 1024
+        let connected = try await circ.begin(streamID: 1, target: "127.0.0.1:\(server.port)")
+        #expect(connected.hop == 2)
+        // CONNECTED carries the IPv4 address and a TTL clipped to 60 s.
+        #expect(connected.data == [127, 0, 0, 1, 0, 0, 0, 60])
+        try await circ.send(command: RelayCommand.data.rawValue, streamID: 1, data: Array("\(total)\n".utf8))
+        let got = try await circ.download(streamID: 1, expecting: total, seconds: 150)
+        #expect(got.count == total)
+        var firstMismatch: Int?
+        for i in 0..<got.count where got[i] != patternByte(i) { firstMismatch = i; break }
+        #expect(firstMismatch == nil, "byte \(firstMismatch ?? -1) differs")
+        #expect(rs[2].stats.streamsOpened == 1)
+    }
+
+}

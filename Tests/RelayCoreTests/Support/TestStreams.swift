@@ -1,0 +1,144 @@
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import TorProtocol
+@testable import RelayCore
+
+/// Deterministic test bytes: a byte stream anyone can regenerate from the offset.
+func patternByte(_ i: Int) -> UInt8 { UInt8(truncatingIfNeeded: (i &* 2654435761) >> 13 ^ i) }
+
+/// A TCP server on 127.0.0.1 for exit tests. `source`: reads "N\n", sends N pattern bytes,
+/// closes. `echo`: sends back what it reads.
+final class TestTCPServer: @unchecked Sendable {
+    enum Mode { case source, echo }
+    let channel: any Channel
+    var port: Int { channel.localAddress!.port! }
+
+    static func start(_ mode: Mode, group: any EventLoopGroup) async throws -> TestTCPServer {
+        let ch = try await ServerBootstrap(group: group)
+            .childChannelInitializer { c in
+                c.eventLoop.makeCompletedFuture {
+                    try c.pipeline.syncOperations.addHandler(mode == .source ? SourceHandler() as any ChannelHandler : EchoHandler())
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        return TestTCPServer(channel: ch)
+    }
+    init(channel: any Channel) { self.channel = channel }
+    func stop() async { try? await channel.close() }
+
+    final class EchoHandler: ChannelInboundHandler, Sendable {
+        typealias InboundIn = ByteBuffer
+        typealias OutboundOut = ByteBuffer
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) { context.writeAndFlush(data, promise: nil) }
+    }
+
+    final class SourceHandler: ChannelInboundHandler {
+        typealias InboundIn = ByteBuffer
+        typealias OutboundOut = ByteBuffer
+        var request = ""
+        var sent = false
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            guard !sent else { return }
+            var b = unwrapInboundIn(data)
+            request += b.readString(length: b.readableBytes) ?? ""
+            guard let nl = request.firstIndex(of: "\n"), let n = Int(request[..<nl]) else { return }
+            sent = true
+            var offset = 0
+            let chunk = 64 * 1024
+            func writeMore() {
+                while offset < n && context.channel.isWritable {
+                    let m = min(chunk, n - offset)
+                    var out = context.channel.allocator.buffer(capacity: m)
+                    for i in offset..<offset + m { out.writeInteger(patternByte(i)) }
+                    offset += m
+                    context.write(wrapOutboundOut(out), promise: nil)
+                }
+                context.flush()
+                if offset >= n { context.close(mode: .output, promise: nil) }
+            }
+            self.writeMore = writeMore
+            writeMore()
+        }
+        var writeMore: (() -> Void)?
+        func channelWritabilityChanged(context: ChannelHandlerContext) {
+            if context.channel.isWritable { writeMore?() }
+        }
+    }
+}
+
+@available(*, unavailable)
+extension TestTCPServer.SourceHandler: Sendable {}
+
+extension TestCircuit {
+    /// BEGIN to the last hop; returns the CONNECTED message (or throws with the END reason).
+    func begin(streamID: UInt16, target: String) async throws -> RelayMessage {
+        try await send(command: RelayCommand.begin.rawValue, streamID: streamID, data: Array("\(target)\u{0}".utf8))
+        let m = try await receive()
+        guard m.command == RelayCommand.connected.rawValue else {
+            throw ClientError("BEGIN answered by command \(m.command) data \(m.data)")
+        }
+        return m
+    }
+
+    /// Reads a stream until END, sending circuit SENDMEs (v1, with the digest tag) every 100
+    /// DATA cells and stream SENDMEs every 50, as a client must.
+    func download(streamID: UInt16, expecting total: Int, seconds: Double = 120) async throws -> [UInt8] {
+        var out = [UInt8]()
+        out.reserveCapacity(total)
+        var circuitCells = 0, streamCells = 0
+        let deadline = Date() + seconds
+        while Date() < deadline {
+            let m = try await receive(seconds: max(1, deadline.timeIntervalSinceNow))
+            if m.command == RelayCommand.end.rawValue && m.streamID == streamID { return out }
+            if m.command == 0xFF { throw ClientError("circuit destroyed, reason \(m.data)") }
+            guard m.command == RelayCommand.data.rawValue, m.streamID == streamID else { continue }
+            out += m.data
+            circuitCells += 1
+            streamCells += 1
+            if circuitCells % 100 == 0 {
+                try await send(command: RelayCommand.sendme.rawValue, data: try SendmeMessage(tag: hops[m.hop].lastBackwardDigest).encodedBody())
+            }
+            if streamCells % 50 == 0 {
+                try await send(command: RelayCommand.sendme.rawValue, streamID: streamID)
+            }
+        }
+        throw ClientError("download timed out after \(out.count) bytes")
+    }
+}
+
+/// A TCP listener on 127.0.0.1 whose accept queue is full, so new connections to it hang in
+/// SYN retries (Linux drops SYNs to a full backlog). Closed by the test.
+final class StuckListener: @unchecked Sendable {
+    let fd: Int32
+    let port: Int
+    private let fillers: [Int32]
+
+    init() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        self.fd = fd
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
+        guard listen(fd, 0) == 0 else { throw ClientError("listen failed") }
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        port = Int(UInt16(bigEndian: addr.sin_port))
+        var fillers: [Int32] = []
+        // Fill the backlog with connections nobody accepts.
+        for _ in 0..<4 {
+            let c = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+            _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(c, $0, len) } }
+            fillers.append(c)
+        }
+        self.fillers = fillers
+        usleep(100_000)
+    }
+
+    func close() {
+        for c in fillers { Glibc.close(c) }
+        Glibc.close(fd)
+    }
+}
