@@ -109,7 +109,7 @@ public final class OpenSSLTLSHandler: ChannelDuplexHandler {
 
     public func handlerAdded(context: ChannelHandlerContext) {
         eventLoop = context.eventLoop
-        readBuffer = context.channel.allocator.buffer(capacity: Self.readChunkSize)
+        readBuffer = nil
         if context.channel.isActive { startHandshake(context: context) }
     }
 
@@ -325,12 +325,13 @@ public final class OpenSSLTLSHandler: ChannelDuplexHandler {
 
     /// Decrypts everything `rbio` holds, passing plaintext on in chunks of up to 16 KiB.
     private func readPlaintext(context: ChannelHandlerContext) {
-        var buffer = readBuffer ?? context.channel.allocator.buffer(capacity: Self.readChunkSize)
+        // Sized to the ciphertext waiting (plaintext is never larger) and not kept afterwards:
+        // an idle link holds no read buffer (a kept 16 KiB buffer per link dominated idle memory).
+        let waiting = Int(BIO_ctrl_pending(rbio)) + Int(SSL_pending(ssl))
+        var buffer = context.channel.allocator.buffer(capacity: min(Self.readChunkSize, max(512, waiting)))
         readBuffer = nil
         defer {
             if buffer.readableBytes > 0, !isClosing { firePlaintext(context: context, &buffer) }
-            buffer.clear()
-            readBuffer = buffer
         }
         while true {
             switch state {
