@@ -44,8 +44,8 @@ public final class OpenSSLTLSHandler: ChannelDuplexHandler {
 
     private let tlsContext: TLSContext
     private let ssl: OpaquePointer  // SSL; owns rbio and wbio
-    private let rbio: OpaquePointer
-    private let wbio: OpaquePointer
+    private var rbio: OpaquePointer
+    private var wbio: OpaquePointer
     private var state: State = .idle
     private var eventLoop: (any EventLoop)?
 
@@ -290,11 +290,25 @@ public final class OpenSSLTLSHandler: ChannelDuplexHandler {
         }
         state = .active
         writeCiphertext(context: context)  // our last flight, if any
+        releaseHandshakeBuffers()
         context.fireUserInboundEventTriggered(handshakeCompleted())
         guard case .active = state else { return }  // closed from the event
         if bufferedWrites.hasMark { encryptFlushedWrites(context: context) }
         // Application data may have arrived together with the peer's last flight.
         if case .active = state { readPlaintext(context: context) }
+    }
+
+    /// Memory BIOs keep the capacity they grew to; the handshake (certificate chains) grows them
+    /// most. Once both are drained, fresh ones replace them, so an idle link does not hold
+    /// handshake-sized buffers (SSL_set0_* frees the old BIOs).
+    private func releaseHandshakeBuffers() {
+        guard BIO_ctrl_pending(rbio) == 0, BIO_ctrl_pending(wbio) == 0,
+              let r = BIO_new(BIO_s_mem()), let w = BIO_new(BIO_s_mem()) else { return }
+        _ = shim_BIO_set_mem_eof_return(r, -1)
+        SSL_set0_rbio(ssl, r)
+        SSL_set0_wbio(ssl, w)
+        rbio = r
+        wbio = w
     }
 
     private func handshakeCompleted() -> TLSHandshakeCompleted {
