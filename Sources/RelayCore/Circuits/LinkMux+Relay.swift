@@ -76,8 +76,8 @@ extension LinkMux {
             destroyP(p, reason: .protocolViolation, why: "extend_twice")
             return
         }
-        let request: ExtendRequest
-        do { request = try ExtendRequest(parsing: data) } catch {
+        let request: Extend2Request
+        do { request = try Extend2Request(parsingBody: data) } catch {
             destroyP(p, reason: .protocolViolation, why: "extend2_malformed")
             return
         }
@@ -91,7 +91,7 @@ extension LinkMux {
         }
         guard let ref, let loop = eventLoop else { return }
         p.next = .extending
-        let create = request.create2Cell()
+        let create = request.create2Cell(circuitID: 0)
         let previous = CircuitPeer(mux: ref, circuitID: p.circuitID)
         let handoff = Handoff(value: p.crypto)
         let circuitID = p.circuitID
@@ -107,7 +107,8 @@ extension LinkMux {
         let expected = InitiatorHandshake.ExpectedPeer(rsaFingerprint: request.rsaIdentity,
                                                       ed25519: request.ed25519Identity.flatMap { try? Ed25519PublicKey(bytes: $0) })
         let bound = NIOLoopBound(self, eventLoop: loop)
-        connector.connect(host: request.host, port: request.port, expected: expected, authenticate: true)
+        let target = request.preferredORPort
+        connector.connect(host: target.host, port: Int(target.port), expected: expected, authenticate: true)
             .flatMap { channel, _ in
                 channel.eventLoop.submit { () -> LinkMuxRef? in
                     try? channel.pipeline.syncOperations.handler(type: LinkMux.self).ref
@@ -142,69 +143,3 @@ extension LinkMux {
         pump()
     }
 }
-
-/// An EXTEND2 request as the mux needs it.
-struct ExtendRequest {
-    var host: String
-    var port: Int
-    var rsaIdentity: RSAFingerprint
-    var ed25519Identity: [UInt8]?
-    var handshakeType: UInt16
-    var handshakeData: [UInt8]
-
-    func create2Cell() -> Cell {
-        var body = ByteBuffer()
-        body.writeInteger(handshakeType)
-        body.writeInteger(UInt16(handshakeData.count))
-        body.writeBytes(handshakeData)
-        body.writeRepeatingByte(0, count: Cell.fixedBodyLength - body.readableBytes)
-        return Cell(circuitID: 0, command: .create2, body: body)
-    }
-}
-
-extension ExtendRequest {
-    /// EXTEND2 body (tor-spec "EXTEND2"): NSPEC, link specifiers (type 0 IPv4+port, 1 IPv6+port,
-    /// 2 RSA identity, 3 Ed25519 identity), HTYPE, HLEN, HDATA. The RSA identity and an address
-    /// are required.
-    init(parsing data: [UInt8]) throws {
-        var b = ByteBuffer(bytes: data)
-        func fail(_ why: String) -> TorProtocolError { TorProtocolError(.malformed, "EXTEND2: \(why)") }
-        guard let n = b.readInteger(as: UInt8.self) else { throw fail("empty") }
-        var host: String?, port = 0, rsa: [UInt8]?, ed: [UInt8]?
-        for _ in 0..<n {
-            guard let type = b.readInteger(as: UInt8.self), let len = b.readInteger(as: UInt8.self),
-                  let spec = b.readBytes(length: Int(len)) else { throw fail("truncated link specifier") }
-            switch type {
-            case 0:
-                guard len == 6 else { throw fail("IPv4 link specifier of \(len) bytes") }
-                if host == nil {
-                    host = spec[0..<4].map(String.init).joined(separator: ".")
-                    port = Int(spec[4]) << 8 | Int(spec[5])
-                }
-            case 1:
-                guard len == 18 else { throw fail("IPv6 link specifier of \(len) bytes") }
-                if host == nil {
-                    host = stride(from: 0, to: 16, by: 2).map { String(format: "%x", Int(spec[$0]) << 8 | Int(spec[$0 + 1])) }.joined(separator: ":")
-                    port = Int(spec[16]) << 8 | Int(spec[17])
-                }
-            case 2:
-                guard len == 20, rsa == nil else { throw fail("bad or repeated RSA identity") }
-                rsa = spec
-            case 3:
-                guard len == 32, ed == nil else { throw fail("bad or repeated Ed25519 identity") }
-                ed = spec
-            default:
-                break  // unknown link specifiers are ignored
-            }
-        }
-        guard let htype = b.readInteger(as: UInt16.self), let hlen = b.readInteger(as: UInt16.self),
-              let hdata = b.readBytes(length: Int(hlen)) else { throw fail("truncated handshake") }
-        guard let host, port != 0 else { throw fail("no address") }
-        guard let rsa else { throw fail("no RSA identity") }
-        guard Int(hlen) <= Cell.fixedBodyLength - 4 else { throw fail("handshake too long") }
-        self.init(host: host, port: port, rsaIdentity: try RSAFingerprint(bytes: rsa), ed25519Identity: ed,
-                  handshakeType: htype, handshakeData: hdata)
-    }
-}
-
-import Foundation
