@@ -14,14 +14,15 @@ final class TestRelay: @unchecked Sendable {
     let listener: ORListener
     var info: RelayInfo
 
-    static func start(group: any EventLoopGroup, exitPolicy: ExitPolicy = .rejectAll) async throws -> TestRelay {
+    static func start(group: any EventLoopGroup, exitPolicy: ExitPolicy = .rejectAll,
+                      limits: CircuitLimits = CircuitLimits()) async throws -> TestRelay {
         var rng = SystemRandom()
         let keys = try RelayKeys.generate(now: Date(), lifetimes: KeyLifetimes(), using: &rng)
         var logger = Logger(label: "relay")
         logger.logLevel = .critical
         let relay = RelayContext(
             handshakes: TorCircuitHandshakes(identity: keys.rsaFingerprint, ed25519: keys.masterPublic, onionKeys: [keys.onionCurrent.ntor]),
-            workers: OnionskinWorkers(threads: 2), registry: LinkRegistry(), stats: CircuitStats(), limits: CircuitLimits(),
+            workers: OnionskinWorkers(threads: 2), registry: LinkRegistry(), stats: CircuitStats(), limits: limits,
             ourIdentity: keys.rsaFingerprint, logger: logger, exitPolicy: exitPolicy)
         let env = LinkEnvironment(credentials: try LinkCredentialStore(try LinkCredentials.generate(keys: keys, now: Date(), using: &rng)),
                                   relay: relay, stats: LinkStats(), ourAddresses: [.ipv4([127, 0, 0, 1])],

@@ -119,6 +119,35 @@ struct ExitTests {
         #expect(await eventually { rs[2].stats.circuitsDestroyed["sendme_bad_digest"] == 1 })
     }
 
+    /// Relay-wide queued output over the limit (CTor's MaxMemInQueues): the oldest circuit with
+    /// output waiting is destroyed with RESOURCELIMIT and counted, and the accounting recovers.
+    @Test func queueMemoryLimitShedsTheOldestCircuit() async throws {
+        var tight = CircuitLimits()
+        tight.maxQueuedCellsTotal = 16
+        let server = try await TestTCPServer.start(.source, group: Self.group)
+        let rs = [try await TestRelay.start(group: Self.group), try await TestRelay.start(group: Self.group),
+                  try await TestRelay.start(group: Self.group, exitPolicy: Self.localExit, limits: tight)]
+        let client = try await TestCircuitClient.connect(to: rs[0].info, group: Self.group)
+        defer { Task { await client.close(); for r in rs { await r.stop() }; await server.stop() } }
+        let circ = try await client.createCircuit(to: rs[0].info)
+        try await circ.extend(to: rs[1].info)
+        try await circ.extend(to: rs[2].info)
+        _ = try await circ.begin(streamID: 1, target: "127.0.0.1:\(server.port)")
+        // The exit reads the server's 64 KiB writes and queues >100 cells at once: over the limit.
+        try await circ.send(command: RelayCommand.data.rawValue, streamID: 1, data: Array("1048576\n".utf8))
+        var truncated: RelayMessage?
+        for _ in 0..<1000 {
+            let m = try await circ.receive()
+            if m.command == RelayCommand.truncated.rawValue { truncated = m; break }
+        }
+        #expect(truncated?.hop == 1)
+        #expect(truncated?.data == [DestroyReason.resourceLimit.rawValue])
+        #expect(rs[2].stats.killedForMemory >= 1)
+        #expect(rs[2].stats.circuitsDestroyed["queue_memory", default: 0] >= 1)
+        // Dropped queues are subtracted again (reports are batched by up to 32 cells).
+        #expect(await eventually { abs(rs[2].env.relay.queued.current) < 64 })
+    }
+
     @Test func streamsOnAClientsFirstHopAreRefused() async throws {
         let exit = try await TestRelay.start(group: Self.group, exitPolicy: Self.localExit)
         defer { Task { await exit.stop() } }

@@ -11,6 +11,8 @@ struct CircuitPeer {
 /// Our half of a circuit on the link it arrived on (toward the client).
 final class PCircuit {
     let circuitID: UInt32
+    /// Creation order on this link (the oldest circuit is shed first under memory pressure).
+    var sequence = 0
     let crypto: HopCrypto
     var relayEarlyReceived = 0
     enum Next {
@@ -43,6 +45,7 @@ final class PCircuit {
 /// Our half of a circuit on the link toward the next hop.
 final class NCircuit {
     let circuitID: UInt32
+    var sequence = 0
     let crypto: HopCrypto
     let previous: CircuitPeer
     /// Waiting for CREATED2 (true) or open.

@@ -135,7 +135,9 @@ extension LinkMux {
             send(.extendFailed(circuitID: previous.circuitID, reason: .resourceLimit), to: previous.mux)
             return
         }
-        circuitTable[id] = .n(NCircuit(circuitID: id, crypto: crypto, previous: previous))
+        let n = NCircuit(circuitID: id, crypto: crypto, previous: previous)
+        n.sequence = nextSequence()
+        circuitTable[id] = .n(n)
         var cell = create
         cell.circuitID = id
         enqueue(cell, circuit: id, priority: true)

@@ -225,6 +225,8 @@ extension LinkMux {
                 p.expectedSendmeTags.append(p.crypto.lastBackwardDigest)
             }
             enqueue(cell, circuit: p.circuitID, priority: false)
+            // Queue accounting may have shed this circuit: stop if it is gone.
+            guard case let .p(current)? = circuitTable[p.circuitID], current === p, p.streams[stream.streamID] === stream else { return }
         }
         stream.pendingToClient.discardReadBytes()
         if let reason = stream.serverClosed, stream.pendingToClient.readableBytes == 0 {

@@ -53,6 +53,9 @@ public final class LinkMux: ChannelDuplexHandler {
     private var queues: [UInt32: CircularBuffer<Cell>] = [:]
     private var ring = CircularBuffer<UInt32>()
     private var queued = 0
+    /// Change in `queued` not yet reported to `relay.queued`.
+    private var unreported = 0
+    private var sequence = 0
     // Cross-loop batches, flushed at the end of each read burst.
     private var outbox: [ObjectIdentifier: (LinkMuxRef, [MuxMessage])] = [:]
     private var rng = SystemRandom()
@@ -131,6 +134,8 @@ public final class LinkMux: ChannelDuplexHandler {
             _ = id
         }
         circuits.removeAll()
+        account(-queued)
+        if unreported != 0 { _ = relay.queued.adjust(by: unreported); unreported = 0 }
         queues.removeAll()
         ring.removeAll()
         queued = 0
@@ -173,6 +178,8 @@ public final class LinkMux: ChannelDuplexHandler {
             switch result {
             case let .success(handoff):
                 let p = PCircuit(circuitID: id, crypto: handoff.value.crypto)
+                mux.sequence += 1
+                p.sequence = mux.sequence
                 mux.circuits[id] = .p(p)
                 var reply = handoff.value.reply
                 reply.circuitID = id
@@ -264,7 +271,7 @@ public final class LinkMux: ChannelDuplexHandler {
             countDestroyed("destroy_from_previous")
         case let .n(n)?:
             circuits[n.circuitID] = nil
-            queues[n.circuitID] = nil
+            dropQueue(n.circuitID)
             sendTruncated(for: n, reason: reason)
             countDestroyed("destroy_from_next")
         case nil:
@@ -293,12 +300,11 @@ public final class LinkMux: ChannelDuplexHandler {
         case let .nextGone(circuitID):
             if case let .p(p)? = circuits[circuitID] { p.next = .edge }
         case let .previousGone(circuitID, reason):
-            if case let .n(n)? = circuits[circuitID] {
+            if case .n? = circuits[circuitID] {
                 circuits[circuitID] = nil
-                queues[circuitID] = nil
+                dropQueue(circuitID)
                 enqueue(Self.destroyCell(circuitID, reason), circuit: circuitID, priority: true)
                 countDestroyed("destroy_propagated")
-                _ = n
             }
         case let .beginExtension(create, crypto, previous):
             beginExtension(create: create, crypto: crypto.value, previous: previous)
@@ -310,7 +316,7 @@ public final class LinkMux: ChannelDuplexHandler {
         case let .truncate(circuitID):
             if case let .n(n)? = circuits[circuitID] {
                 circuits[circuitID] = nil
-                queues[circuitID] = nil
+                dropQueue(circuitID)
                 enqueue(Self.destroyCell(circuitID, .requested), circuit: circuitID, priority: true)
                 sendTruncated(for: n, reason: .requested)
             }
@@ -345,6 +351,43 @@ public final class LinkMux: ChannelDuplexHandler {
 
     // MARK: output
 
+    /// Drops a circuit's queued output (the circuit is going away).
+    func dropQueue(_ circuit: UInt32) {
+        if let q = queues.removeValue(forKey: circuit) {
+            queued -= q.count
+            account(-q.count)
+        }
+    }
+
+    /// Reports queue growth to the relay-wide total in batches; over the limit, sheds the
+    /// oldest circuit on this link that has output waiting.
+    private func account(_ delta: Int) {
+        unreported += delta
+        guard unreported >= 32 || unreported <= -32 else { return }
+        let total = relay.queued.adjust(by: unreported)
+        unreported = 0
+        if total > relay.limits.maxQueuedCellsTotal { shedOldestCircuit() }
+    }
+
+    private func shedOldestCircuit() {
+        var oldest: (Int, CircuitHalf)?
+        for id in queues.keys {
+            guard let half = circuits[id] else { continue }
+            let seq: Int
+            switch half {
+            case let .p(p): seq = p.sequence
+            case let .n(n): seq = n.sequence
+            }
+            if oldest == nil || seq < oldest!.0 { oldest = (seq, half) }
+        }
+        guard let (_, half) = oldest else { return }
+        relay.stats.update { $0.killedForMemory += 1 }
+        switch half {
+        case let .p(p): destroyP(p, reason: .resourceLimit, why: "queue_memory")
+        case let .n(n): destroyN(n, reason: .resourceLimit, tellPrevious: true)
+        }
+    }
+
     func enqueue(_ cell: Cell, circuit: UInt32, priority: Bool) {
         if queues[circuit] == nil {
             queues[circuit] = CircularBuffer(initialCapacity: 8)
@@ -352,7 +395,10 @@ public final class LinkMux: ChannelDuplexHandler {
         }
         queues[circuit]!.append(cell)
         queued += 1
-        if queues[circuit]!.count > relay.limits.maxQueuedCellsPerCircuit, case let .p(p)? = circuits[circuit] {
+        let depth = queues[circuit]!.count
+        // Accounting may shed circuits, this one included: touch nothing of it afterwards.
+        account(1)
+        if depth > relay.limits.maxQueuedCellsPerCircuit, case let .p(p)? = circuits[circuit] {
             destroyP(p, reason: .resourceLimit, why: "queue_overflow")
         }
     }
@@ -365,6 +411,7 @@ public final class LinkMux: ChannelDuplexHandler {
             let id = ring.removeFirst()
             guard var q = queues[id], let cell = q.popFirst() else { queues[id] = nil; continue }
             queued -= 1
+            account(-1)
             context.write(wrapOutboundOut(cell), promise: nil)
             wrote = true
             if q.isEmpty { queues[id] = nil } else { queues[id] = q; ring.append(id) }
@@ -384,7 +431,7 @@ public final class LinkMux: ChannelDuplexHandler {
     private func removeP(_ p: PCircuit, toNext reason: DestroyReason) {
         closeAllStreams(p)
         circuits[p.circuitID] = nil
-        queues[p.circuitID] = nil
+        dropQueue(p.circuitID)
         if case let .extended(next) = p.next {
             send(.previousGone(circuitID: next.circuitID, reason: reason), to: next.mux)
         }
@@ -393,7 +440,7 @@ public final class LinkMux: ChannelDuplexHandler {
 
     private func destroyN(_ n: NCircuit, reason: DestroyReason, tellPrevious: Bool) {
         circuits[n.circuitID] = nil
-        queues[n.circuitID] = nil
+        dropQueue(n.circuitID)
         enqueue(Self.destroyCell(n.circuitID, reason), circuit: n.circuitID, priority: true)
         if tellPrevious { sendTruncated(for: n, reason: reason) }
         pump()
@@ -462,6 +509,10 @@ public final class LinkMux: ChannelDuplexHandler {
         set { circuits = newValue }
     }
     var linkPeer: LinkEstablished? { established }
+    func nextSequence() -> Int {
+        sequence += 1
+        return sequence
+    }
     var eventLoop: (any EventLoop)? { context?.eventLoop }
 }
 

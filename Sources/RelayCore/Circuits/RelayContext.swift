@@ -36,6 +36,16 @@ public final class CircuitStats: Sendable {
     func update(_ body: (inout Snapshot) -> Void) { box.withLockedValue(body) }
 }
 
+/// Cells queued for output across all links, against `CircuitLimits.maxQueuedCellsTotal`
+/// (CTor's MaxMemInQueues in cells). Muxes report in batches, so this lock is taken about once
+/// per 32 cells, not per cell.
+public final class QueueAccounting: Sendable {
+    private let total = NIOLockedValueBox(0)
+    public init() {}
+    public var current: Int { total.withLockedValue { $0 } }
+    func adjust(by delta: Int) -> Int { total.withLockedValue { $0 += delta; return $0 } }
+}
+
 /// What every link's circuit switch shares.
 public struct RelayContext: Sendable {
     public let handshakes: any CircuitHandshakeResponder
@@ -52,6 +62,8 @@ public struct RelayContext: Sendable {
     public let exitPolicy: ExitPolicy
     /// Name resolution for exit streams, off the I/O loops (getaddrinfo blocks).
     public let resolver: NIOThreadPool
+    /// Output queued on all links together.
+    public let queued = QueueAccounting()
 
     public init(handshakes: any CircuitHandshakeResponder, workers: OnionskinWorkers, registry: LinkRegistry,
                 stats: CircuitStats, limits: CircuitLimits, ourIdentity: RSAFingerprint, logger: Logger,
