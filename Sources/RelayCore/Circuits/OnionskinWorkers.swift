@@ -19,7 +19,8 @@ public final class OnionskinWorkers: Sendable {
 
     public init(threads: Int, maxPending: Int = 4096) {
         pool = NIOThreadPool(numberOfThreads: max(1, threads))
-        pool.start()
+        // With no queue (a links-only tool) nothing is ever submitted: start no threads.
+        if maxPending > 0 { pool.start() }
         self.maxPending = maxPending
     }
 

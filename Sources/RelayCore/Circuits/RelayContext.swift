@@ -69,8 +69,9 @@ public struct RelayContext: Sendable {
                 stats: CircuitStats, limits: CircuitLimits, ourIdentity: RSAFingerprint, logger: Logger,
                 exitPolicy: ExitPolicy = .rejectAll) {
         self.exitPolicy = exitPolicy
-        self.resolver = NIOThreadPool(numberOfThreads: exitPolicy.isExit ? 2 : 1)
-        self.resolver.start()
+        // Only an exit resolves names; a non-exit never submits work, so no thread is started.
+        self.resolver = NIOThreadPool(numberOfThreads: 2)
+        if exitPolicy.isExit { self.resolver.start() }
         self.handshakes = handshakes
         self.workers = workers
         self.registry = registry
