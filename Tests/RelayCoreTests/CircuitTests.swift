@@ -15,7 +15,8 @@ final class TestRelay: @unchecked Sendable {
     var info: RelayInfo
 
     static func start(group: any EventLoopGroup, exitPolicy: ExitPolicy = .rejectAll,
-                      limits: CircuitLimits = CircuitLimits()) async throws -> TestRelay {
+                      limits: CircuitLimits = CircuitLimits(),
+                      createRate: CreateRateLimiter.Settings = .init()) async throws -> TestRelay {
         var rng = SystemRandom()
         let keys = try RelayKeys.generate(now: Date(), lifetimes: KeyLifetimes(), using: &rng)
         var logger = Logger(label: "relay")
@@ -23,7 +24,7 @@ final class TestRelay: @unchecked Sendable {
         let relay = RelayContext(
             handshakes: TorCircuitHandshakes(identity: keys.rsaFingerprint, ed25519: keys.masterPublic, onionKeys: [keys.onionCurrent.ntor]),
             workers: OnionskinWorkers(threads: 2), registry: LinkRegistry(), stats: CircuitStats(), limits: limits,
-            ourIdentity: keys.rsaFingerprint, logger: logger, exitPolicy: exitPolicy)
+            ourIdentity: keys.rsaFingerprint, logger: logger, exitPolicy: exitPolicy, createRate: createRate)
         let env = LinkEnvironment(credentials: try LinkCredentialStore(try LinkCredentials.generate(keys: keys, now: Date(), using: &rng)),
                                   relay: relay, stats: LinkStats(), ourAddresses: [.ipv4([127, 0, 0, 1])],
                                   configuration: .init(), logger: logger)
@@ -204,6 +205,29 @@ struct CircuitTests {
         let reply = try await client.receive(on: 5)
         #expect(reply.command == .destroy)
         #expect(r.stats.createsRefused["create_bad_circuit_id"] == 1)
+    }
+
+    /// A client creating circuits faster than the per-address budget (burst, then rate) gets
+    /// DESTROY RESOURCELIMIT; a relay extending through us is not limited.
+    @Test func createFloodFromAClientIsRateLimited() async throws {
+        var rate = CreateRateLimiter.Settings()
+        rate.burst = 10
+        rate.ratePerSecond = 0.001
+        let rs = [try await TestRelay.start(group: Self.group), try await TestRelay.start(group: Self.group, createRate: rate)]
+        defer { Task { for r in rs { await r.stop() } } }
+        let client = try await TestCircuitClient.connect(to: rs[1].info, group: Self.group)
+        defer { Task { await client.close() } }
+        for _ in 0..<10 { _ = try await client.createCircuit(to: rs[1].info, handshake: .fast) }
+        await #expect(throws: (any Error).self) { _ = try await client.createCircuit(to: rs[1].info, handshake: .fast) }
+        #expect(rs[1].stats.createsRefused["create_rate_limited"] == 1)
+        // Through rs[0], the creates reach rs[1] over an authenticated relay link: not limited.
+        let viaRelay = try await TestCircuitClient.connect(to: rs[0].info, group: Self.group)
+        defer { Task { await viaRelay.close() } }
+        for _ in 0..<12 {
+            let c = try await viaRelay.createCircuit(to: rs[0].info)
+            try await c.extend(to: rs[1].info)
+        }
+        #expect(rs[1].stats.createsRefused["create_rate_limited"] == 1)
     }
 
     @Test func relayCellsOnUnknownCircuitsAreIgnored() async throws {

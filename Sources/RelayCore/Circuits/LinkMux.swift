@@ -163,6 +163,12 @@ public final class LinkMux: ChannelDuplexHandler {
             refuse(id, .protocolViolation, "unsupported_handshake")
             return
         }
+        // Clients (unauthenticated links) are rate limited per address; relays are not.
+        if established?.peer == nil, let address = context?.remoteAddress?.ipAddress,
+           !relay.createLimiter.admit(address) {
+            refuse(id, .resourceLimit, "create_rate_limited")
+            return
+        }
         let responder = relay.handshakes
         guard let context, let future = relay.workers.submit(kind, on: context.eventLoop, {
             Handoff(value: try responder.respond(to: cell))

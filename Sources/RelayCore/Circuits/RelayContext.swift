@@ -64,11 +64,14 @@ public struct RelayContext: Sendable {
     public let resolver: NIOThreadPool
     /// Output queued on all links together.
     public let queued = QueueAccounting()
+    /// CREATE rate per client address.
+    public let createLimiter: CreateRateLimiter
 
     public init(handshakes: any CircuitHandshakeResponder, workers: OnionskinWorkers, registry: LinkRegistry,
                 stats: CircuitStats, limits: CircuitLimits, ourIdentity: RSAFingerprint, logger: Logger,
-                exitPolicy: ExitPolicy = .rejectAll) {
+                exitPolicy: ExitPolicy = .rejectAll, createRate: CreateRateLimiter.Settings = .init()) {
         self.exitPolicy = exitPolicy
+        self.createLimiter = CreateRateLimiter(settings: createRate)
         // Only an exit resolves names; a non-exit never submits work, so no thread is started.
         self.resolver = NIOThreadPool(numberOfThreads: 2)
         if exitPolicy.isExit { self.resolver.start() }
