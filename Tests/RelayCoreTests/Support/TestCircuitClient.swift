@@ -16,23 +16,8 @@ struct RelayInfo: Sendable {
     var ntor: Curve25519PublicKey
 }
 
-/// Client-side tor1 crypto for one hop (the mirror of the relay's): forward cells are digested
-/// with Df at their destination hop and encrypted with every hop's Kf, last hop first.
-final class ClientHop {
-    /// The running backward digest right after the last cell this hop recognized (SENDME v1 tag).
-    var lastBackwardDigest: [UInt8] = []
-    /// The running forward digest right after the last cell we sent to this hop.
-    var lastForwardDigest: [UInt8] = []
-    let forwardCipher: AESCTR, backwardCipher: AESCTR
-    let forwardDigest = DigestContext(.sha1), backwardDigest = DigestContext(.sha1)
-    let checkpoint = DigestContext(.sha1)
-    init(_ keys: CircuitKeys) throws {
-        forwardCipher = try AESCTR(key: keys.forwardKey)
-        backwardCipher = try AESCTR(key: keys.backwardKey)
-        forwardDigest.update(keys.forwardDigestSeed)
-        backwardDigest.update(keys.backwardDigestSeed)
-    }
-}
+/// Client-side tor1 crypto for one hop: TorProtocol's own.
+typealias ClientHop = Tor1ClientHop
 
 /// Cells the test client received, by circuit; a waiting receiver is woken by the link.
 final class Mailbox: Sendable {
@@ -154,7 +139,7 @@ final class TestCircuitClient: @unchecked Sendable {
             let reply = try await receive(on: id)
             guard reply.command == .createdFast else { throw ClientError("got \(reply.command) instead of CREATED_FAST") }
             let km = try CreateFastHandshake.clientComplete(state, reply: reply.body.getBytes(at: reply.body.readerIndex, length: 40)!)
-            return TestCircuit(client: self, id: id, hops: [try ClientHop(km.keys)])
+            return TestCircuit(client: self, id: id, hops: [try ClientHop(keys: km.keys)])
         case .ntor, .ntorV3:
             let (htype, onionskin, complete) = try clientHandshake(to: relay, handshake, using: &rng)
             var body = [UInt8]()
@@ -167,7 +152,7 @@ final class TestCircuitClient: @unchecked Sendable {
             }
             let hlen = Int(reply.body.getInteger(at: reply.body.readerIndex, as: UInt16.self)!)
             let keys = try complete(reply.body.getBytes(at: reply.body.readerIndex + 2, length: hlen)!)
-            return TestCircuit(client: self, id: id, hops: [try ClientHop(keys)])
+            return TestCircuit(client: self, id: id, hops: [try ClientHop(keys: keys)])
         }
     }
 
@@ -222,11 +207,11 @@ final class TestCircuit: @unchecked Sendable {
         body[9] = UInt8(data.count >> 8); body[10] = UInt8(data.count & 0xff)
         body.replaceSubrange(11..<11 + data.count, with: data)
         body.withUnsafeMutableBytes { p in
-            hops[target].forwardDigest.update(UnsafeRawBufferPointer(p))
-            hops[target].forwardDigest.peek(into: UnsafeMutableRawBufferPointer(rebasing: p[5..<9]))
-            hops[target].lastForwardDigest = hops[target].forwardDigest.peek()
+            // The target hop digests and encrypts; flipping a ciphertext bit then flips the same
+            // bit of the digest it will see (CTR mode). Earlier hops add their layers.
+            hops[target].encryptForward(p, originating: true)
             if corruptDigest { p[5] ^= 0xff }
-            for i in stride(from: target, through: 0, by: -1) { hops[i].forwardCipher.apply(p) }
+            for i in stride(from: target - 1, through: 0, by: -1) { hops[i].encryptForward(p, originating: false) }
         }
         return client.fixed(id, early ? .relayEarly : .relay, body)
     }
@@ -244,24 +229,7 @@ final class TestCircuit: @unchecked Sendable {
         guard cell.command == .relay else { throw ClientError("unexpected \(cell.command)") }
         var body = cell.body.getBytes(at: cell.body.readerIndex, length: Cell.fixedBodyLength)!
         for (i, hop) in hops.enumerated() {
-            let ours = body.withUnsafeMutableBytes { p -> Bool in
-                hop.backwardCipher.apply(p)
-                guard p[1] == 0, p[2] == 0 else { return false }
-                let d = Array(p[5..<9])
-                p[5] = 0; p[6] = 0; p[7] = 0; p[8] = 0
-                hop.checkpoint.restore(from: hop.backwardDigest)
-                hop.backwardDigest.update(UnsafeRawBufferPointer(p))
-                var e = [UInt8](repeating: 0, count: 4)
-                e.withUnsafeMutableBytes { hop.backwardDigest.peek(into: $0) }
-                if e == d {
-                    hop.lastBackwardDigest = hop.backwardDigest.peek()
-                    return true
-                }
-                hop.backwardDigest.restore(from: hop.checkpoint)
-                p[5] = d[0]; p[6] = d[1]; p[7] = d[2]; p[8] = d[3]
-                return false
-            }
-            if ours {
+            if body.withUnsafeMutableBytes({ hop.decryptBackward($0) }) {
                 let len = Int(body[9]) << 8 | Int(body[10])
                 return RelayMessage(hop: i, command: body[0], streamID: UInt16(body[3]) << 8 | UInt16(body[4]),
                                     data: Array(body[11..<11 + min(len, 498)]))
@@ -287,6 +255,6 @@ final class TestCircuit: @unchecked Sendable {
         let reply = try await receive()
         guard reply.command == 15 else { throw ClientError("EXTEND2 answered with command \(reply.command) \(reply.data)") }
         let hlen = Int(reply.data[0]) << 8 | Int(reply.data[1])
-        hops.append(try ClientHop(try complete(Array(reply.data[2..<2 + hlen]))))
+        hops.append(try ClientHop(keys: try complete(Array(reply.data[2..<2 + hlen]))))
     }
 }
