@@ -8,61 +8,29 @@ import Glibc
 final class Daemon: @unchecked Sendable {
     let name: String
     let logPath: String
-    let pid: pid_t
-    private var status: Int32?
+    private let child: Child
 
     init(_ name: String, _ program: String, _ args: [String], logPath: String) throws {
         self.name = name
         self.logPath = logPath
-        pid = try ChildProcess.spawn(program, args, output: logPath)
+        child = try Child(program, args, output: logPath)
     }
 
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
-
-    var isRunning: Bool {
-        guard status == nil else { return false }
-        var s: Int32 = 0
-        let r = waitpid(pid, &s, WNOHANG)
-        if r == pid { status = s; return false }
-        return r == 0
-    }
 
     /// Sends SIGTERM and waits up to `grace` seconds; returns the exit status, or nil if it had
     /// to be killed (or died by a signal).
     @discardableResult
     func stop(grace: Double = 10) -> Int32? {
-        if isRunning {
-            kill(pid, SIGTERM)
-            let deadline = Date() + grace
-            while isRunning && Date() < deadline { usleep(20_000) }
-            if isRunning {
-                kill(pid, SIGKILL)
-                var s: Int32 = 0
-                waitpid(pid, &s, 0)
-                status = s
-                return nil
-            }
-        }
-        guard let s = status, s & 0x7f == 0 else { return nil }  // WIFEXITED
-        return (s >> 8) & 0xff                                    // WEXITSTATUS
+        guard let s = child.stop(grace: grace), s & 0x7f == 0 else { return nil }  // WIFEXITED
+        return (s >> 8) & 0xff                                                      // WEXITSTATUS
     }
 
-    deinit { stop(grace: 2) }
+    deinit { child.stop(grace: 2) }
 }
 
 /// A TCP port on 127.0.0.1 that was free a moment ago.
-func freePort() -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var addr = sockaddr_in()
-    addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-    addr.sin_port = 0
-    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
-    _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-    return Int(UInt16(bigEndian: addr.sin_port))
-}
+func freePort() -> Int { freeLoopbackPort() }
 
 /// Polls `condition` until it holds or `seconds` pass.
 func waitFor(_ seconds: Double, _ condition: () -> Bool) -> Bool {

@@ -49,3 +49,53 @@ public struct SpawnError: Error, CustomStringConvertible {
     public let description: String
     public init(_ d: String) { description = d }
 }
+
+/// A spawned child process, reaped without blocking and stopped by PID.
+public final class Child: @unchecked Sendable {
+    public let pid: pid_t
+    /// The raw wait status once the child has been reaped.
+    public private(set) var waitStatus: Int32?
+
+    public init(_ path: String, _ args: [String], output: String) throws {
+        pid = try ChildProcess.spawn(path, args, output: output)
+    }
+
+    /// Reaps the child if it has exited (never blocks).
+    public var isRunning: Bool {
+        guard waitStatus == nil else { return false }
+        var status: Int32 = 0
+        let r = waitpid(pid, &status, WNOHANG)
+        if r == pid || (r < 0 && errno == ECHILD) { waitStatus = status; return false }
+        return true
+    }
+
+    /// SIGTERM, then SIGKILL after `grace` seconds. Returns the raw wait status, or nil if it had
+    /// to be killed. Idempotent.
+    @discardableResult
+    public func stop(grace: Double = 10) -> Int32? {
+        guard isRunning else { return waitStatus }
+        kill(pid, SIGTERM)
+        let deadline = Date() + grace
+        while isRunning && Date() < deadline { usleep(20_000) }
+        guard isRunning else { return waitStatus }
+        kill(pid, SIGKILL)
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        waitStatus = status
+        return nil
+    }
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+public func freeLoopbackPort() -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    addr.sin_port = 0
+    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
+    _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+    return Int(UInt16(bigEndian: addr.sin_port))
+}

@@ -16,8 +16,9 @@ import Glibc
 /// child started from a Swift-concurrency (libdispatch) thread inherits that thread's mask,
 /// which blocks SIGTERM, so tor would ignore SIGTERM and only ever die by SIGKILL.
 final class CTorProcess: @unchecked Sendable {
-    private(set) var pid: pid_t = 0
-    private var exitStatus: Int32?
+    private var child: Child!
+    var pid: pid_t { child.pid }
+    private var exitStatus: Int32? { child.waitStatus }
     let nickname: String
     /// Scratch directory holding torrc, stdout and `data/` (the DataDirectory).
     let directory: String
@@ -47,7 +48,7 @@ final class CTorProcess: @unchecked Sendable {
         let dir = FileManager.default.temporaryDirectory.path + "/ctor-\(nickname)-\(UUID().uuidString.prefix(8))"
         let t = try CTorProcess(nickname: nickname, directory: dir, torrc: """
             TestingTorNetwork 1
-            DirAuthority fakeauth orport=\(ctorFreePort()) no-v2 v3ident=0000000000000000000000000000000000000000 127.0.0.1:\(ctorFreePort()) 0000000000000000000000000000000000000000
+            DirAuthority fakeauth orport=\(freeLoopbackPort()) no-v2 v3ident=0000000000000000000000000000000000000000 127.0.0.1:\(freeLoopbackPort()) 0000000000000000000000000000000000000000
             DataDirectory \(dir)/data
             Nickname \(nickname)
             ORPort 127.0.0.1:auto
@@ -81,18 +82,11 @@ final class CTorProcess: @unchecked Sendable {
         try fm.createDirectory(atPath: directory + "/data", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         try torrc.write(toFile: directory + "/torrc", atomically: true, encoding: .utf8)
         fm.createFile(atPath: directory + "/empty", contents: Data())
-        pid = try ChildProcess.spawn(try Self.torPath, ["-f", directory + "/torrc", "--defaults-torrc", directory + "/empty"],
+        child = try Child(try Self.torPath, ["-f", directory + "/torrc", "--defaults-torrc", directory + "/empty"],
                              output: directory + "/stdout.log")
     }
 
-    /// Reaps tor if it has exited (never blocks).
-    var isRunning: Bool {
-        guard exitStatus == nil else { return false }
-        var status: Int32 = 0
-        let r = waitpid(pid, &status, WNOHANG)
-        if r == pid || (r < 0 && errno == ECHILD) { exitStatus = status; return false }
-        return true
-    }
+    var isRunning: Bool { child.isRunning }
 
     private func waitUntilReady(seconds: Double) throws {
         let deadline = Date() + seconds
@@ -152,18 +146,7 @@ final class CTorProcess: @unchecked Sendable {
     /// SIGTERM (tor shuts down at once), then SIGKILL after `grace` seconds. Returns the raw
     /// wait status, or nil if it had to be killed. Idempotent.
     @discardableResult
-    func stop(grace: Double = 10) -> Int32? {
-        guard pid > 0, isRunning else { return exitStatus }
-        kill(pid, SIGTERM)
-        let deadline = Date() + grace
-        while isRunning && Date() < deadline { usleep(20_000) }
-        guard isRunning else { return exitStatus }
-        kill(pid, SIGKILL)
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        exitStatus = status
-        return nil
-    }
+    func stop(grace: Double = 10) -> Int32? { child?.stop(grace: grace) }
 
     /// Stops tor and deletes its scratch directory.
     func cleanUp() {
@@ -177,19 +160,4 @@ final class CTorProcess: @unchecked Sendable {
 struct CTorProcessError: Error, CustomStringConvertible {
     let description: String
     init(_ d: String) { description = d }
-}
-
-/// A TCP port on 127.0.0.1 that was free a moment ago (for the fake authority's addresses,
-/// which tor only ever tries to reach on loopback).
-func ctorFreePort() -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var addr = sockaddr_in()
-    addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-    addr.sin_port = 0
-    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
-    _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-    return Int(UInt16(bigEndian: addr.sin_port))
 }
