@@ -30,6 +30,9 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            // BEGIN_DIR requests are decoded by NIOHTTP1 over an in-memory channel.
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOEmbedded", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "RelayStore", dependencies: [
@@ -53,7 +56,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "TorCryptoTests", dependencies: ["TorCrypto"], resources: [.copy("Vectors")]),
-        .testTarget(name: "TorProtocolTests", dependencies: ["TorProtocol", "TorCrypto"]),
+        .testTarget(name: "TorProtocolTests", dependencies: ["TorProtocol", "TorCrypto"], resources: [.copy("Vectors")]),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "RelayCoreTests", dependencies: [
             "RelayCore", "TorProtocol", "TorCrypto", "TestSupport",
