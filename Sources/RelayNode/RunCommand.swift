@@ -80,6 +80,13 @@ struct RunCommand: AsyncParsableCommand {
                     maker: maker, uploader: uploader, cache: directory,
                     checkInterval: config.testingTorNetwork ? .seconds(10) : .seconds(60),
                     observedBandwidth: { 0 }, historyLines: { _ in [] }, logger: logger)))
+                let ourself = CircuitHopTarget(host: address.map(String.init).joined(separator: "."), port: port, rsa: keys.rsaFingerprint,
+                                               ed25519: keys.masterPublic, ntor: keys.onionCurrent.ntor.publicKey)
+                services.append(.init(service: ReachabilitySelfTest(
+                    ourself: ourself, cache: directory, connector: { relay.connector.withLockedValue { $0 } },
+                    retryAfterFailure: config.testingTorNetwork ? .seconds(10) : .seconds(60),
+                    repeatAfterSuccess: config.testingTorNetwork ? .seconds(120) : .seconds(20 * 60),
+                    record: { _, _ in }, logger: logger)))
             } else {
                 logger.warning("not publishing a descriptor: set Address (an IPv4 address) and an IPv4 ORPort")
             }

@@ -149,3 +149,20 @@ public enum Microdescriptors {
         }
     }
 }
+
+/// What a relay needs from another relay's microdescriptor to build a circuit through it.
+public struct Microdescriptor: Sendable, Equatable {
+    public let ntorOnionKey: [UInt8]
+    public let ed25519Identity: [UInt8]?
+
+    public init(parsing bytes: [UInt8], source: String = "microdescriptor") throws {
+        let doc = try NetDoc(parsing: bytes, source: source)
+        guard let ntor = try doc.exactlyOne("ntor-onion-key", source: source).arguments.first
+            .flatMap({ [UInt8](base64Unpadded: $0.replacingOccurrences(of: "=", with: "")) }), ntor.count == 32 else {
+            throw TorProtocolError(.malformed, "\(source): bad ntor-onion-key")
+        }
+        ntorOnionKey = ntor
+        ed25519Identity = doc.all("id").first { $0.arguments.first == "ed25519" }?.arguments.dropFirst().first
+            .flatMap { [UInt8](base64Unpadded: $0.replacingOccurrences(of: "=", with: "")) }
+    }
+}
