@@ -24,6 +24,24 @@ struct ExitTests {
         return (rs, client, circ)
     }
 
+    @Test func resolveAnswersWithAddressesAndClippedTTL() async throws {
+        let (rs, client, circ) = try await Self.path()
+        defer { Task { await client.close(); for r in rs { await r.stop() } } }
+        try await circ.send(command: RelayCommand.resolve.rawValue, streamID: 11, data: try ResolveMessage(hostname: "localhost").encodedBody())
+        let m = try await circ.receive()
+        #expect(m.command == RelayCommand.resolved.rawValue && m.streamID == 11 && m.hop == 2)
+        let answers = try ResolvedMessage(parsingBody: ByteBuffer(bytes: m.data)).answers
+        #expect(answers.contains(.init(.address(.ipv4([127, 0, 0, 1])), ttl: 60)))
+        #expect(answers.allSatisfy { $0.ttl <= 60 })
+        try await circ.send(command: RelayCommand.resolve.rawValue, streamID: 12, data: try ResolveMessage(hostname: "no-such-name.invalid").encodedBody())
+        let bad = try await circ.receive()
+        #expect(try ResolvedMessage(parsingBody: ByteBuffer(bytes: bad.data)).answers == [.init(.permanentError, ttl: 0)])
+        #expect(rs[2].stats.resolves == 2)
+        // A non-exit refuses: the middle hop answers END(EXITPOLICY).
+        try await circ.send(command: RelayCommand.resolve.rawValue, streamID: 13, data: try ResolveMessage(hostname: "localhost").encodedBody(), hop: 1)
+        #expect(try await circ.receive() == RelayMessage(hop: 1, command: RelayCommand.end.rawValue, streamID: 13, data: [EndReason.exitPolicy.rawValue]))
+    }
+
     @Test func uploadIsEchoedAndExitSendmesAreAuthenticated() async throws {
         let server = try await TestTCPServer.start(.echo, group: Self.group)
         let (rs, client, circ) = try await Self.path()

@@ -40,8 +40,7 @@ extension LinkMux {
         case RelayCommand.begin.rawValue:
             handleBegin(p, streamID: streamID, data: data)
         case RelayCommand.resolve.rawValue:
-            // Name lookups without a stream are not offered yet: refuse as a reject-all exit does.
-            originateBackward(p, command: RelayCommand.end.rawValue, streamID: streamID, data: [EndReason.exitPolicy.rawValue])
+            handleResolve(p, streamID: streamID, data: data)
         case RelayCommand.beginDir.rawValue:
             handleBeginDir(p, streamID: streamID)
         case RelayCommand.data.rawValue:

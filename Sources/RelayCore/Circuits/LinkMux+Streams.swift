@@ -125,6 +125,85 @@ extension LinkMux {
         }
     }
 
+    // MARK: RESOLVE
+
+    /// A name lookup for the client (RESOLVE → RESOLVED), on the resolver pool; answers are
+    /// clipped to a 60 s TTL as for CONNECTED. Only exits resolve, and not on a first hop.
+    func handleResolve(_ p: PCircuit, streamID: UInt16, data: [UInt8]) {
+        guard streamID != 0 else {
+            destroyP(p, reason: .protocolViolation, why: "resolve_stream_zero")
+            return
+        }
+        guard relay.exitPolicy.isExit, case .edge = p.next else {
+            return refuseStream(p, streamID, .exitPolicy, "resolve_not_an_exit")
+        }
+        guard linkPeer?.peer != nil else {
+            return refuseStream(p, streamID, .torProtocol, "resolve_on_first_hop")
+        }
+        let request: ResolveMessage
+        do { request = try ResolveMessage(parsingBody: ByteBuffer(bytes: data)) } catch {
+            destroyP(p, reason: .protocolViolation, why: "resolve_malformed")
+            return
+        }
+        guard let loop = eventLoop else { return }
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        let circuitID = p.circuitID
+        let name = request.hostname
+        relay.resolver.runIfActive(eventLoop: loop) { () -> [ResolvedMessage.Answer] in Self.resolveAll(name) }
+            .whenComplete { result in
+                let mux = bound.value
+                guard case let .p(current)? = mux.circuitTable[circuitID] else { return }
+                var answers = (try? result.get()) ?? []
+                if answers.isEmpty { answers = [.init(.permanentError, ttl: 0)] }
+                let body = (try? ResolvedMessage(answers: answers).encodedBody()) ?? []
+                mux.relay.stats.update { $0.resolves += 1 }
+                mux.originateBackward(current, command: RelayCommand.resolved.rawValue, streamID: streamID, data: body)
+                mux.pump()
+            }
+    }
+
+    /// Every address for `name` (IPv4 first), or the name of a reverse-lookup address
+    /// (`d.c.b.a.in-addr.arpa`).
+    static func resolveAll(_ name: String) -> [ResolvedMessage.Answer] {
+        if name.lowercased().hasSuffix(".in-addr.arpa") {
+            let octets = name.dropLast(".in-addr.arpa".count).split(separator: ".").reversed().joined(separator: ".")
+            guard let bytes = IPv4Address.bytes(octets) else { return [] }
+            var sa = sockaddr_in()
+            sa.sin_family = sa_family_t(AF_INET)
+            withUnsafeMutableBytes(of: &sa.sin_addr) { $0.copyBytes(from: bytes) }
+            var host = [CChar](repeating: 0, count: 1025)
+            let rc = withUnsafePointer(to: &sa) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    getnameinfo($0, socklen_t(MemoryLayout<sockaddr_in>.size), &host, socklen_t(host.count), nil, 0, NI_NAMEREQD)
+                }
+            }
+            guard rc == 0 else { return [] }
+            let text = Array(String(cString: host).utf8.prefix(255))
+            return text.isEmpty ? [] : [.init(.hostname(text), ttl: maxTTL)]
+        }
+        if let literal = ipLiteral(name) {
+            return [.init(.address(literal.count == 4 ? .ipv4(literal) : .ipv6(literal)), ttl: maxTTL)]
+        }
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var res: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(name, nil, &hints, &res) == 0, let first = res else { return [] }
+        defer { freeaddrinfo(first) }
+        var v4 = [ResolvedMessage.Answer](), v6 = [ResolvedMessage.Answer]()
+        var p: UnsafeMutablePointer<addrinfo>? = first
+        while let ai = p, v4.count + v6.count < 16 {
+            if ai.pointee.ai_family == AF_INET, let sa = ai.pointee.ai_addr {
+                let b = sa.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { withUnsafeBytes(of: $0.pointee.sin_addr) { Array($0) } }
+                if !v4.contains(where: { $0.value == .address(.ipv4(b)) }) { v4.append(.init(.address(.ipv4(b)), ttl: maxTTL)) }
+            } else if ai.pointee.ai_family == AF_INET6, let sa = ai.pointee.ai_addr {
+                let b = sa.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { withUnsafeBytes(of: $0.pointee.sin6_addr) { Array($0) } }
+                if !v6.contains(where: { $0.value == .address(.ipv6(b)) }) { v6.append(.init(.address(.ipv6(b)), ttl: maxTTL)) }
+            }
+            p = ai.pointee.ai_next
+        }
+        return v4 + v6
+    }
+
     // MARK: BEGIN_DIR
 
     /// A tunnelled directory request: CONNECTED at once, then the HTTP request arrives in

@@ -30,6 +30,7 @@ public final class CircuitStats: Sendable {
         public var streamsOpened = 0
         public var streamsRefused: [String: Int] = [:]
         public var directoryStreams = 0
+        public var resolves = 0
     }
     private let box = NIOLockedValueBox(Snapshot())
     public init() {}
