@@ -43,8 +43,10 @@ struct RunCommand: AsyncParsableCommand {
         let relay = RelayContext(handshakes: handshakes, workers: workers, registry: LinkRegistry(), stats: CircuitStats(),
                                  limits: CircuitLimits(), ourIdentity: keys.rsaFingerprint, logger: logger,
                                  exitPolicy: prepared.exitPolicy)
+        let traffic = TrafficCounters(group: group)
         let env = LinkEnvironment(credentials: prepared.credentialStore, relay: relay, stats: LinkStats(),
-                                  ourAddresses: prepared.advertisedAddresses, configuration: linkConfig, logger: logger)
+                                  ourAddresses: prepared.advertisedAddresses, configuration: linkConfig, logger: logger,
+                                  traffic: traffic)
         relay.connector.withLockedValue { $0 = LinkConnector(environment: env, group: group) }
         let service = ORPortService(config: prepared.config, keys: prepared.keys, group: group, environment: env, logger: logger)
         let serviceGroup = ServiceGroup(configuration: .init(
