@@ -15,6 +15,7 @@ struct RunCommand: AsyncParsableCommand {
         abstract: "Run the relay: open the ORPort and serve links until SIGTERM.")
 
     @OptionGroup var node: NodeOptions
+    @OptionGroup var operations: OperationsOptions
     @Option(help: "Log level: debug, info, notice, warning, error.") var logLevel: String = "notice"
     @Flag(help: "Log peer addresses (like SafeLogging 0). Off by default: addresses are scrubbed.") var unsafeLogging = false
 
@@ -49,8 +50,11 @@ struct RunCommand: AsyncParsableCommand {
                                   traffic: traffic)
         relay.connector.withLockedValue { $0 = LinkConnector(environment: env, group: group) }
         let service = ORPortService(config: prepared.config, keys: prepared.keys, group: group, environment: env, logger: logger)
+        // Shut down in reverse order: the ORPort first, the recorders last (their final flush
+        // sees every byte).
         let serviceGroup = ServiceGroup(configuration: .init(
-            services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
+            services: operations.services(prepared.database, env, logger)
+                + [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         do {
@@ -66,6 +70,7 @@ struct RunCommand: AsyncParsableCommand {
 
 /// Configuration, keys and link credentials, loaded and checked before any socket opens.
 struct PreparedRelay {
+    let database: NodeDatabase
     let config: RelayConfig
     let keys: RelayKeys
     let credentialStore: LinkCredentialStore
@@ -100,14 +105,17 @@ struct PreparedRelay {
                 logger.warning("signing certificate expires soon and the master key is offline", metadata: ["expires": "\(iso(keys.signingCertExpiration))"])
             }
         }
-        if !events.isEmpty { try db.saveKeys(keys, events: events) }
+        if !events.isEmpty {
+            try db.saveKeys(keys, events: events)
+            try db.recordKeyHealthEvents(events)
+        }
         let credentials = try LinkCredentials.generate(keys: keys, now: now, using: &rng)
         var addresses = [NetinfoAddress]()
         if let a = config.address, let b = IPv4Address.bytes(a) { addresses.append(.ipv4(b)) }
         for p in config.orPorts where addresses.isEmpty {
             if let b = IPv4Address.bytes(p.host), b != [0, 0, 0, 0] { addresses.append(.ipv4(b)) }
         }
-        return PreparedRelay(config: config, keys: keys, credentialStore: try LinkCredentialStore(credentials),
+        return PreparedRelay(database: db, config: config, keys: keys, credentialStore: try LinkCredentialStore(credentials),
                              advertisedAddresses: addresses, exitPolicy: try config.effectiveExitPolicy())
     }
 }
