@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import NIOPosix
 import RelayCore
 import RelayStore
 import ServiceLifecycle
@@ -34,12 +35,26 @@ func sleepUntilNextBoundary(of interval: Double, clock now: () -> Double) async 
 }
 
 extension OperationsOptions {
-    /// The statistics services `run` starts before the ORPort.
-    func services(_ database: NodeDatabase, _ env: LinkEnvironment, _ logger: Logger) -> [ServiceGroupConfiguration.ServiceConfiguration] {
-        [.init(service: HealthRecorder(database: database, links: env.stats, relay: env.relay,
-                                       sampleInterval: healthSampleInterval, logger: logger)),
-         .init(service: BandwidthRecorder(traffic: env.traffic, database: database, sampleInterval: bandwidthSampleInterval,
-                                          flushInterval: bandwidthFlushInterval, logger: logger))]
+    /// The statistics services `run` starts before the ORPort (and stops after it).
+    func services(_ prepared: PreparedRelay, _ env: LinkEnvironment, _ group: MultiThreadedEventLoopGroup,
+                  _ logger: Logger) throws -> [ServiceGroupConfiguration.ServiceConfiguration] {
+        let database = prepared.database
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: HealthRecorder(database: database, links: env.stats, relay: env.relay,
+                                          sampleInterval: healthSampleInterval, logger: logger)),
+            .init(service: BandwidthRecorder(traffic: env.traffic, database: database, sampleInterval: bandwidthSampleInterval,
+                                             flushInterval: bandwidthFlushInterval, logger: logger)),
+        ]
+        let metricsPort = prepared.config.metrics
+        if !metricsPort.listeners.isEmpty {
+            let expiry = prepared.keys.signingCertExpiration
+            let metrics = RelayMetrics(sources: .init(traffic: env.traffic, links: env.stats, relay: env.relay,
+                                                      eventLoops: group.makeIterator().map { _ in 1 }.count,
+                                                      signingCertExpiry: { expiry }))
+            services.append(.init(service: MetricsPortService(listeners: metricsPort.listeners, policy: try metricsPort.policy(),
+                                                              metrics: metrics, group: group, logger: logger)))
+        }
+        return services
     }
 }
 

@@ -52,8 +52,10 @@ struct RunCommand: AsyncParsableCommand {
         let service = ORPortService(config: prepared.config, keys: prepared.keys, group: group, environment: env, logger: logger)
         // Shut down in reverse order: the ORPort first, the recorders last (their final flush
         // sees every byte).
+        let operationsServices: [ServiceGroupConfiguration.ServiceConfiguration]
+        do { operationsServices = try operations.services(prepared, env, group, logger) } catch let e as TorProtocolError { fail(e.context) }
         let serviceGroup = ServiceGroup(configuration: .init(
-            services: operations.services(prepared.database, env, logger)
+            services: operationsServices
                 + [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))

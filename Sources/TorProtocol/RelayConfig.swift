@@ -27,9 +27,12 @@ public struct RelayConfig: Sendable, Equatable {
     public var exitPolicyLines: [String] = []
     /// `ExitPolicyRejectPrivate` (default 1).
     public var exitPolicyRejectPrivate = true
+    /// `MetricsPort` and `MetricsPortPolicy` (RelayConfig+Metrics.swift).
+    public var metrics = MetricsPortConfig()
 
     public static let supportedOptions = ["DataDirectory", "Nickname", "ContactInfo", "OfflineMasterKey", "SigningKeyLifetime",
                                           "ORPort", "Address", "NumCPUs", "ExitRelay", "ExitPolicy", "ExitPolicyRejectPrivate"]
+        + metricsOptions
 
     /// The exit policy this relay enforces.
     public func effectiveExitPolicy() throws -> ExitPolicy {
@@ -87,6 +90,8 @@ public struct RelayConfig: Sendable, Equatable {
                     throw TorProtocolError(.malformed, "\(here): NumCPUs must be a number from 0 (all cores) to 1024")
                 }
                 numCPUs = n
+            case _ where Self.metricsOptions.contains(option):
+                try metrics.parse(option, line.value, here)
             default:
                 preconditionFailure("unhandled supported option \(option)")
             }

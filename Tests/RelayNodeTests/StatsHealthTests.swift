@@ -12,12 +12,21 @@ struct StatsHealthTests {
     struct Node {
         let tmp = TempDirectory()
         let orport = freePort()
+        let metricsPort = freePort()
         var data: String { tmp.sub("node") }
         var torrc: String { tmp.sub("relaynode.torrc") }
 
         init() throws {
             try relaynode("keys", "generate", "--data-directory", tmp.sub("node"))
-            try "DataDirectory \(tmp.sub("node"))\nNickname statsrelay\nORPort 127.0.0.1:\(orport)\nAddress 127.0.0.1\n"
+            try """
+                DataDirectory \(tmp.sub("node"))
+                Nickname statsrelay
+                ORPort 127.0.0.1:\(orport)
+                Address 127.0.0.1
+                MetricsPort 127.0.0.1:\(metricsPort)
+                MetricsPortPolicy accept 127.0.0.1
+
+                """
                 .write(toFile: tmp.sub("relaynode.torrc"), atomically: true, encoding: .utf8)
         }
 
@@ -125,6 +134,11 @@ struct StatsHealthTests {
         #expect(running.stdout.contains("ok, link version 5"), "\(running.stdout)")
         #expect(waitFor(10) { (try? relaynode("health", "--config", node.torrc, "--json").stdout).map {
             (try? jsonObject($0)["sample"]) != nil } ?? false }, "no health sample recorded")
+        // The MetricsPort of the running daemon, over HTTP.
+        let scrape = try #require(httpGet(port: node.metricsPort, path: "/metrics"))
+        #expect(scrape.hasPrefix("HTTP/1.1 200 OK"), "\(scrape)")
+        #expect(scrape.contains("tor_relay_traffic_bytes{direction=\"read\"} "), "\(scrape)")
+        #expect(scrape.contains("tor_relay_signing_cert_expiry_timestamp "), "\(scrape)")
         #expect(relay.stop() == 0)
 
         let after = try relaynode("health", "--config", node.torrc, "--json")
@@ -159,4 +173,29 @@ struct StatsHealthTests {
             #expect(r.stderr.split(separator: "\n").count == 1, "\(r.stderr)")
         }
     }
+}
+
+/// One HTTP/1.1 GET to 127.0.0.1 over a plain socket; the whole answer (the server closes).
+func httpGet(port: Int, path: String) -> String? {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var tv = timeval(tv_sec: 10, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    addr.sin_port = in_port_t(UInt16(port).bigEndian)
+    let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+        connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+    guard ok == 0 else { return nil }
+    let request = Array("GET \(path) HTTP/1.1\r\nHost: localhost\r\n\r\n".utf8)
+    guard send(fd, request, request.count, 0) == request.count else { return nil }
+    var out = [UInt8](), buf = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let n = recv(fd, &buf, buf.count, 0)
+        if n <= 0 { break }
+        out += buf[0..<n]
+    }
+    return String(decoding: out, as: UTF8.self)
 }

@@ -130,7 +130,7 @@ public final class ORListener: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     let address = channel.remoteAddress?.ipAddress ?? "?"
                     guard env.registry.admit(address: address) else {
-                        env.stats.refusedOverLimit()
+                        env.stats.refusedOverLimit(ipv6: channel.remoteAddress?.protocol == .inet6)
                         throw LinkError(reason: "too many connections from one address")
                     }
                     try channel.pipeline.syncOperations.addHandler(ConnectionCapHandler(registry: env.registry, address: address))
