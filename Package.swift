@@ -32,7 +32,9 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            // BEGIN_DIR requests are decoded by NIOHTTP1 over an in-memory channel.
             .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOEmbedded", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
@@ -58,7 +60,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "TorCryptoTests", dependencies: ["TorCrypto"], resources: [.copy("Vectors")]),
-        .testTarget(name: "TorProtocolTests", dependencies: ["TorProtocol", "TorCrypto"]),
+        .testTarget(name: "TorProtocolTests", dependencies: ["TorProtocol", "TorCrypto"], resources: [.copy("Vectors")]),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "RelayCoreTests", dependencies: [
             "RelayCore", "TorProtocol", "TorCrypto", "TestSupport",

@@ -41,22 +41,65 @@ struct RunCommand: AsyncParsableCommand {
         let handshakes = TorCircuitHandshakes(identity: keys.rsaFingerprint, ed25519: keys.masterPublic,
                                               onionKeys: [keys.onionCurrent.ntor] + (keys.onionPrevious.map { [$0.ntor] } ?? []))
         let workers = OnionskinWorkers(threads: threads)
+        let config = prepared.config
+        let directory = DirectoryCache(ourIdentity: keys.rsaFingerprint)
         let relay = RelayContext(handshakes: handshakes, workers: workers, registry: LinkRegistry(), stats: CircuitStats(),
                                  limits: CircuitLimits(), ourIdentity: keys.rsaFingerprint, logger: logger,
-                                 exitPolicy: prepared.exitPolicy)
+                                 exitPolicy: prepared.exitPolicy, directory: directory)
         let traffic = TrafficCounters(group: group)
         let env = LinkEnvironment(credentials: prepared.credentialStore, relay: relay, stats: LinkStats(),
                                   ourAddresses: prepared.advertisedAddresses, configuration: linkConfig, logger: logger,
                                   traffic: traffic)
         relay.connector.withLockedValue { $0 = LinkConnector(environment: env, group: group) }
-        let service = ORPortService(config: prepared.config, keys: prepared.keys, group: group, environment: env, logger: logger)
-        // Shut down in reverse order: the ORPort first, the recorders last (their final flush
-        // sees every byte).
-        let operationsServices: [ServiceGroupConfiguration.ServiceConfiguration]
-        do { operationsServices = try operations.services(prepared, env, group, logger) } catch let e as TorProtocolError { fail(e.context) }
+
+        // Bind first: the descriptor publishes the port actually bound.
+        var listeners = [ORListener]()
+        do {
+            for p in config.orPorts {
+                listeners.append(try await ORListener.bind(host: p.host, port: p.port, group: group, environment: env))
+            }
+        } catch {
+            for l in listeners { try? await l.close() }
+            try? await group.shutdownGracefully()
+            fail("cannot listen on the ORPort: \(error)")
+        }
+        // Shut down in reverse order: the ORPort first, the statistics recorders last (their
+        // final flush sees every byte).
+        var services: [ServiceGroupConfiguration.ServiceConfiguration]
+        do { services = try operations.services(prepared, env, group, logger) } catch let e as TorProtocolError { fail(e.context) }
+        services += [
+            .init(service: ORPortService(listeners: listeners, keys: keys, environment: env, logger: logger),
+                  successTerminationBehavior: .gracefullyShutdownGroup),
+        ]
+        if config.dirAuthorities.isEmpty {
+            logger.notice("no DirAuthority configured: not publishing a descriptor or fetching the consensus")
+        } else {
+            let retry: TimeInterval = config.testingTorNetwork ? 2 : 30
+            services.append(.init(service: ConsensusFetcher(authorities: config.dirAuthorities, database: prepared.database, cache: directory,
+                                                            group: group, ourIdentity: keys.rsaFingerprint, retryInterval: retry, logger: logger)))
+            if !config.publishServerDescriptor {
+                logger.notice("PublishServerDescriptor 0: not publishing a descriptor")
+            } else if let address = DescriptorMaker.publishedAddress(config),
+                      let port = listeners.compactMap({ $0.localAddress?.protocol == .inet ? $0.localAddress?.port : nil }).first {
+                let maker = DescriptorMaker(config: config, keys: keys, orPort: port, address: address, startedAt: Date())
+                let uploader = DescriptorUploader(authorities: config.dirAuthorities, database: prepared.database, group: group, logger: logger)
+                services.append(.init(service: DescriptorPublisher(
+                    maker: maker, uploader: uploader, cache: directory,
+                    checkInterval: config.testingTorNetwork ? .seconds(10) : .seconds(60),
+                    observedBandwidth: { 0 }, historyLines: { _ in [] }, logger: logger)))
+                let ourself = CircuitHopTarget(host: address.map(String.init).joined(separator: "."), port: port, rsa: keys.rsaFingerprint,
+                                               ed25519: keys.masterPublic, ntor: keys.onionCurrent.ntor.publicKey)
+                services.append(.init(service: ReachabilitySelfTest(
+                    ourself: ourself, cache: directory, connector: { relay.connector.withLockedValue { $0 } },
+                    retryAfterFailure: config.testingTorNetwork ? .seconds(10) : .seconds(60),
+                    repeatAfterSuccess: config.testingTorNetwork ? .seconds(120) : .seconds(20 * 60),
+                    record: { _, _ in }, logger: logger)))
+            } else {
+                logger.warning("not publishing a descriptor: set Address (an IPv4 address) and an IPv4 ORPort")
+            }
+        }
         let serviceGroup = ServiceGroup(configuration: .init(
-            services: operationsServices
-                + [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
+            services: services,
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         do {
@@ -72,12 +115,12 @@ struct RunCommand: AsyncParsableCommand {
 
 /// Configuration, keys and link credentials, loaded and checked before any socket opens.
 struct PreparedRelay {
-    let database: NodeDatabase
     let config: RelayConfig
     let keys: RelayKeys
     let credentialStore: LinkCredentialStore
     let advertisedAddresses: [NetinfoAddress]
     let exitPolicy: ExitPolicy
+    let database: NodeDatabase
 
     static func load(node: NodeOptions, logger: Logger) throws -> PreparedRelay {
         let config = try node.relayConfig()
@@ -117,30 +160,25 @@ struct PreparedRelay {
         for p in config.orPorts where addresses.isEmpty {
             if let b = IPv4Address.bytes(p.host), b != [0, 0, 0, 0] { addresses.append(.ipv4(b)) }
         }
-        return PreparedRelay(database: db, config: config, keys: keys, credentialStore: try LinkCredentialStore(credentials),
-                             advertisedAddresses: addresses, exitPolicy: try config.effectiveExitPolicy())
+        return PreparedRelay(config: config, keys: keys, credentialStore: try LinkCredentialStore(credentials),
+                             advertisedAddresses: addresses, exitPolicy: try config.effectiveExitPolicy(), database: db)
     }
 }
 
 /// Listens on every configured ORPort; rotates link credentials every 2 hours; closes the
 /// listeners on graceful shutdown.
 struct ORPortService: Service {
-    let config: RelayConfig
+    let listeners: [ORListener]
     let keys: RelayKeys
-    let group: MultiThreadedEventLoopGroup
     let environment: LinkEnvironment
     let logger: Logger
 
     func run() async throws {
-        var listeners = [ORListener]()
-        for p in config.orPorts {
-            let l = try await ORListener.bind(host: p.host, port: p.port, group: group, environment: environment)
-            listeners.append(l)
+        for l in listeners {
             logger.notice("ORPort listening", metadata: [
                 "address": "\(l.localAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?")",
                 "fingerprint": "\(keys.rsaFingerprint.hex)",
                 "ed25519": "\(keys.masterPublic.base64)",
-                "loops": "\(group.makeIterator().map { _ in 1 }.count)",
             ])
         }
         // Rotate the TLS key and link certificates (CTor does every 2 hours).

@@ -30,8 +30,24 @@ public struct RelayConfig: Sendable, Equatable {
     /// `MetricsPort` and `MetricsPortPolicy` (RelayConfig+Metrics.swift).
     public var metrics = MetricsPortConfig()
 
+    /// `DirAuthority` lines: where descriptors are uploaded and the consensus is fetched.
+    public var dirAuthorities: [DirAuthorityConfig] = []
+    /// `TestingTorNetwork 1`: a private test network (allows private addresses in descriptors).
+    public var testingTorNetwork = false
+    /// `AssumeReachable 1`: publish without waiting for the reachability self-test.
+    public var assumeReachable = false
+    /// `PublishServerDescriptor 0` keeps the relay out of the directory (a private bridge-like relay).
+    public var publishServerDescriptor = true
+    /// `BandwidthRate` / `BandwidthBurst` in bytes per second (CTor's defaults: 1 GByte).
+    public var bandwidthRate = 1 << 30
+    public var bandwidthBurst = 1 << 30
+    /// `MyFamily`: the other relays of this operator, as `$FINGERPRINT`.
+    public var myFamily: [String] = []
+
     public static let supportedOptions = ["DataDirectory", "Nickname", "ContactInfo", "OfflineMasterKey", "SigningKeyLifetime",
-                                          "ORPort", "Address", "NumCPUs", "ExitRelay", "ExitPolicy", "ExitPolicyRejectPrivate"]
+                                          "ORPort", "Address", "NumCPUs", "ExitRelay", "ExitPolicy", "ExitPolicyRejectPrivate",
+                                          "DirAuthority", "TestingTorNetwork", "AssumeReachable", "PublishServerDescriptor",
+                                          "BandwidthRate", "BandwidthBurst", "MyFamily"]
         + metricsOptions
 
     /// The exit policy this relay enforces.
@@ -90,12 +106,64 @@ public struct RelayConfig: Sendable, Equatable {
                     throw TorProtocolError(.malformed, "\(here): NumCPUs must be a number from 0 (all cores) to 1024")
                 }
                 numCPUs = n
+            case "DirAuthority":
+                dirAuthorities.append(try DirAuthorityConfig(parsing: line.value, here))
+            case "TestingTorNetwork":
+                testingTorNetwork = try Self.parseBool(line.value, here, option)
+            case "AssumeReachable":
+                assumeReachable = try Self.parseBool(line.value, here, option)
+            case "PublishServerDescriptor":
+                publishServerDescriptor = try Self.parseBool(line.value, here, option)
+            case "BandwidthRate":
+                bandwidthRate = try Self.parseBandwidth(line.value, here, option)
+            case "BandwidthBurst":
+                bandwidthBurst = try Self.parseBandwidth(line.value, here, option)
+            case "MyFamily":
+                for item in line.value.split(whereSeparator: { $0 == "," || $0 == " " }) {
+                    let hex = item.hasPrefix("$") ? String(item.dropFirst().prefix(40)) : String(item)
+                    guard let fp = try? RSAFingerprint(text: hex) else {
+                        throw TorProtocolError(.malformed, "\(here): MyFamily entries must be relay fingerprints ($ and 40 hex digits), got '\(item)'")
+                    }
+                    myFamily.append(fp.dollarHex)
+                }
             case _ where Self.metricsOptions.contains(option):
                 try metrics.parse(option, line.value, here)
             default:
                 preconditionFailure("unhandled supported option \(option)")
             }
         }
+        guard bandwidthBurst >= bandwidthRate else {
+            throw TorProtocolError(.malformed, "BandwidthBurst (\(bandwidthBurst)) must be at least BandwidthRate (\(bandwidthRate))")
+        }
+    }
+
+    /// CTor's bandwidth syntax: a number and a unit (bytes, KBytes, MBytes, GBytes, TBytes,
+    /// or bits: kbits, mbits, gbits, tbits; KB/MB/GB/TB as bytes). Bits are divided by 8.
+    static func parseBandwidth(_ value: String, _ here: String, _ option: String) throws -> Int {
+        let parts = value.split(separator: " ", omittingEmptySubsequences: true)
+        guard let first = parts.first, let n = Double(first), n >= 0, parts.count <= 2 else {
+            throw TorProtocolError(.malformed, "\(here): \(option) needs a number and a unit such as 'KBytes' or 'MBytes', got '\(value)'")
+        }
+        let unit = parts.count == 2 ? parts[1].lowercased() : "bytes"
+        let factor: Double
+        switch unit {
+        case "b", "byte", "bytes": factor = 1
+        case "kb", "kbyte", "kbytes", "kilobyte", "kilobytes": factor = 1024
+        case "mb", "mbyte", "mbytes", "megabyte", "megabytes": factor = 1_048_576
+        case "gb", "gbyte", "gbytes", "gigabyte", "gigabytes": factor = 1_073_741_824
+        case "tb", "tbyte", "tbytes", "terabyte", "terabytes": factor = Double(1 << 40)
+        case "bit", "bits": factor = 1.0 / 8
+        case "kbit", "kbits", "kilobit", "kilobits": factor = 1000.0 / 8
+        case "mbit", "mbits", "megabit", "megabits": factor = 1_000_000.0 / 8
+        case "gbit", "gbits", "gigabit", "gigabits": factor = 1_000_000_000.0 / 8
+        case "tbit", "tbits", "terabit", "terabits": factor = 1_000_000_000_000.0 / 8
+        default: throw TorProtocolError(.malformed, "\(here): \(option) has unknown unit '\(unit)'")
+        }
+        let bytes = n * factor
+        guard bytes >= 1, bytes < Double(Int32.max) * 1024 else {
+            throw TorProtocolError(.malformed, "\(here): \(option) must be at least 1 byte per second, got '\(value)'")
+        }
+        return Int(bytes)
     }
 
     public static func isValidNickname(_ s: String) -> Bool {

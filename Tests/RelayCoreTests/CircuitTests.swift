@@ -16,7 +16,8 @@ final class TestRelay: @unchecked Sendable {
 
     static func start(group: any EventLoopGroup, exitPolicy: ExitPolicy = .rejectAll,
                       limits: CircuitLimits = CircuitLimits(),
-                      createRate: CreateRateLimiter.Settings = .init()) async throws -> TestRelay {
+                      createRate: CreateRateLimiter.Settings = .init(),
+                      directory: DirectoryCache? = nil) async throws -> TestRelay {
         var rng = SystemRandom()
         let keys = try RelayKeys.generate(now: Date(), lifetimes: KeyLifetimes(), using: &rng)
         var logger = Logger(label: "relay")
@@ -24,7 +25,7 @@ final class TestRelay: @unchecked Sendable {
         let relay = RelayContext(
             handshakes: TorCircuitHandshakes(identity: keys.rsaFingerprint, ed25519: keys.masterPublic, onionKeys: [keys.onionCurrent.ntor]),
             workers: OnionskinWorkers(threads: 2), registry: LinkRegistry(), stats: CircuitStats(), limits: limits,
-            ourIdentity: keys.rsaFingerprint, logger: logger, exitPolicy: exitPolicy, createRate: createRate)
+            ourIdentity: keys.rsaFingerprint, logger: logger, exitPolicy: exitPolicy, createRate: createRate, directory: directory)
         let env = LinkEnvironment(credentials: try LinkCredentialStore(try LinkCredentials.generate(keys: keys, now: Date(), using: &rng)),
                                   relay: relay, stats: LinkStats(), ourAddresses: [.ipv4([127, 0, 0, 1])],
                                   configuration: .init(), logger: logger)

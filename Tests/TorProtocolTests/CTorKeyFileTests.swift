@@ -115,4 +115,32 @@ import TorCrypto
             }
         }
     }
+
+    @Test func directoryOptions() throws {
+        let text = """
+        DirAuthority auth1 orport=17002 no-v2 v3ident=A2256FA0EF98A86B360CE2EBBB26BBF02DFB5C55 127.0.0.1:17001 665547FE0B877FF9A35F7DA6E876ACA79A67E412
+        TestingTorNetwork 1
+        AssumeReachable 1
+        BandwidthRate 5 MBytes
+        BandwidthBurst 80 mbits
+        MyFamily $665547FE0B877FF9A35F7DA6E876ACA79A67E412,665547FE0B877FF9A35F7DA6E876ACA79A67E413
+        PublishServerDescriptor 0
+        """
+        let c = try RelayConfig(torrc: Torrc(parsing: text, file: "torrc"))
+        #expect(c.dirAuthorities.count == 1)
+        #expect(c.dirAuthorities[0].dirPort == 17001)
+        #expect(c.testingTorNetwork && c.assumeReachable && !c.publishServerDescriptor)
+        #expect(c.bandwidthRate == 5 * 1_048_576)
+        #expect(c.bandwidthBurst == 10_000_000)
+        #expect(c.myFamily == ["$665547FE0B877FF9A35F7DA6E876ACA79A67E412", "$665547FE0B877FF9A35F7DA6E876ACA79A67E413"])
+        for (bad, needle) in [("BandwidthRate 5 parsecs", "unknown unit"), ("BandwidthRate 10 MB\nBandwidthBurst 1 MB", "at least BandwidthRate"),
+                              ("MyFamily relay1", "fingerprints"), ("DirAuthority 127.0.0.1:80", "DirAuthority")] {
+            do {
+                _ = try RelayConfig(torrc: Torrc(parsing: bad.replacingOccurrences(of: "\\n", with: "\n"), file: "torrc"))
+                Issue.record("accepted '\(bad)'")
+            } catch let e as TorProtocolError {
+                #expect(e.context.contains(needle), "\(e.context)")
+            }
+        }
+    }
 }

@@ -43,7 +43,7 @@ extension LinkMux {
             // Name lookups without a stream are not offered yet: refuse as a reject-all exit does.
             originateBackward(p, command: RelayCommand.end.rawValue, streamID: streamID, data: [EndReason.exitPolicy.rawValue])
         case RelayCommand.beginDir.rawValue:
-            originateBackward(p, command: RelayCommand.end.rawValue, streamID: streamID, data: [EndReason.notDirectory.rawValue])
+            handleBeginDir(p, streamID: streamID)
         case RelayCommand.data.rawValue:
             handleData(p, streamID: streamID, data: data)
         case RelayCommand.end.rawValue:

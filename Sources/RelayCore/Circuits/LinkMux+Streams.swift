@@ -26,8 +26,13 @@ extension LinkMux {
             return refuseStream(p, streamID, .misc, "begin_not_at_edge")
         }
         // Clients must not use a relay as a one-hop proxy (CTor refuses too).
-        guard linkPeer?.peer != nil else {
+        guard let previous = linkPeer?.peer else {
             return refuseStream(p, streamID, .torProtocol, "begin_on_first_hop")
+        }
+        // Nor may relays the network doesn't know (CTor's RefuseUnknownExits): only judged
+        // once we hold a consensus.
+        if relay.directory?.isKnownRelay(previous.rsaFingerprint.bytes) == false {
+            return refuseStream(p, streamID, .misc, "begin_from_unknown_relay")
         }
         let begin: BeginMessage
         do { begin = try BeginMessage(parsingBody: data) } catch {
@@ -120,6 +125,49 @@ extension LinkMux {
         }
     }
 
+    // MARK: BEGIN_DIR
+
+    /// A tunnelled directory request: CONNECTED at once, then the HTTP request arrives in
+    /// DATA cells and the answer goes back like exit data, under the same windows.
+    func handleBeginDir(_ p: PCircuit, streamID: UInt16) {
+        guard streamID != 0 else {
+            destroyP(p, reason: .protocolViolation, why: "begin_dir_stream_zero")
+            return
+        }
+        guard p.streams[streamID] == nil else { return }
+        guard relay.directory != nil else {
+            return refuseStream(p, streamID, .notDirectory, "not_a_directory")
+        }
+        guard case .edge = p.next else {
+            return refuseStream(p, streamID, .misc, "begin_dir_not_at_edge")
+        }
+        let stream = ExitStream(streamID: streamID)
+        stream.state = .directory(DirectoryRequestReader())
+        p.streams[streamID] = stream
+        relay.stats.update { $0.directoryStreams += 1 }
+        originateBackward(p, command: RelayCommand.connected.rawValue, streamID: streamID, data: [])
+    }
+
+    func directoryData(_ p: PCircuit, _ stream: ExitStream, _ reader: DirectoryRequestReader, _ data: [UInt8]) {
+        guard let cache = relay.directory else { return }
+        switch reader.feed(data) {
+        case .needMore:
+            return
+        case let .invalid(why):
+            refuseStream(p, stream.streamID, .torProtocol, "dir_\(why)")
+        case let .request(request):
+            let now = Date()
+            let response = request.method == .GET
+                ? cache.respond(path: request.uri, ifModifiedSince: request.ifModifiedSince, now: now)
+                : DirectoryCache.Response(status: 405, reason: "Method not allowed", body: [])
+            let bytes = reader.encode(response, now: now)
+            stream.state = .closed
+            stream.pendingToClient.writeBytes(bytes)
+            stream.serverClosed = .done
+            packageToClient(p, stream)
+        }
+    }
+
     // MARK: client → server
 
     func handleData(_ p: PCircuit, streamID: UInt16, data: [UInt8]) {
@@ -147,6 +195,8 @@ extension LinkMux {
             stream.pendingToServer.append(chunk)
         case .open:
             writeToServer(p, stream, chunk)
+        case let .directory(reader):
+            directoryData(p, stream, reader, data)
         case .closed:
             break
         }

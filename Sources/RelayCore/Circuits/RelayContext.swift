@@ -29,6 +29,7 @@ public final class CircuitStats: Sendable {
         public var killedForMemory = 0
         public var streamsOpened = 0
         public var streamsRefused: [String: Int] = [:]
+        public var directoryStreams = 0
     }
     private let box = NIOLockedValueBox(Snapshot())
     public init() {}
@@ -66,11 +67,16 @@ public struct RelayContext: Sendable {
     public let queued = QueueAccounting()
     /// CREATE rate per client address.
     public let createLimiter: CreateRateLimiter
+    /// The directory cache BEGIN_DIR streams are answered from (nil: refuse them), which
+    /// also tells which relays the consensus lists.
+    public let directory: DirectoryCache?
 
     public init(handshakes: any CircuitHandshakeResponder, workers: OnionskinWorkers, registry: LinkRegistry,
                 stats: CircuitStats, limits: CircuitLimits, ourIdentity: RSAFingerprint, logger: Logger,
-                exitPolicy: ExitPolicy = .rejectAll, createRate: CreateRateLimiter.Settings = .init()) {
+                exitPolicy: ExitPolicy = .rejectAll, createRate: CreateRateLimiter.Settings = .init(),
+                directory: DirectoryCache? = nil) {
         self.exitPolicy = exitPolicy
+        self.directory = directory
         self.createLimiter = CreateRateLimiter(settings: createRate)
         // Only an exit resolves names; a non-exit never submits work, so no thread is started.
         self.resolver = NIOThreadPool(numberOfThreads: 2)

@@ -8,6 +8,8 @@ final class ExitStream {
         case resolving
         case connecting
         case open(any Channel)
+        /// A BEGIN_DIR stream reading its HTTP request; answered from the directory cache.
+        case directory(DirectoryRequestReader)
         case closed
     }
 
