@@ -61,7 +61,7 @@ struct StatsCommand: ParsableCommand {
              ByteFormat.bytes(b.bytes.ipv6Written), ByteFormat.bytes(b.bytes.dirRead), ByteFormat.bytes(b.bytes.dirWritten),
              ByteFormat.rate(b.maxReadRate), ByteFormat.rate(b.maxWriteRate)]
         }
-        let body = rows.map { cells($0, BandwidthHistory.formatTime($0.start)) }
+        let body = rows.map { cells($0, NetDoc.formatTime(Date(timeIntervalSince1970: TimeInterval($0.start)))) }
         guard !body.isEmpty else { return "no bandwidth recorded in this period" }
         return TextTable.render(header: header, rows: body + [cells(total, "total")])
     }

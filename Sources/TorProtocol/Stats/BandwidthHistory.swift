@@ -83,7 +83,7 @@ public enum BandwidthHistory {
         return Family.all.compactMap { family in
             guard let s = series(family, bins: bins, now: now) else { return nil }
             let values = s.values.map { min($0 & ~UInt64(0x3ff), cap) }
-            return "\(family.keyword) \(formatTime(s.end)) (\(interval) s) \(values.map(String.init).joined(separator: ","))"
+            return "\(family.keyword) \(NetDoc.formatTime(Date(timeIntervalSince1970: TimeInterval(s.end)))) (\(interval) s) \(values.map(String.init).joined(separator: ","))"
         }
     }
 
@@ -108,14 +108,5 @@ public enum BandwidthHistory {
         let r = highest(.read, \.maxReadRate)
         let w = highest(.write, \.maxWriteRate)
         return Int(clamping: min(r, w))
-    }
-
-    /// `YYYY-MM-DD HH:MM:SS` in UTC, as dir-spec writes times.
-    public static func formatTime(_ unix: Int64) -> String {
-        var t = time_t(unix)
-        var tm = tm()
-        gmtime_r(&t, &tm)
-        return String(format: "%04d-%02d-%02d %02d:%02d:%02d", Int(tm.tm_year) + 1900, Int(tm.tm_mon) + 1, Int(tm.tm_mday),
-                      Int(tm.tm_hour), Int(tm.tm_min), Int(tm.tm_sec))
     }
 }
