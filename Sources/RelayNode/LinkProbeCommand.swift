@@ -54,17 +54,9 @@ struct LinkProbeCommand: AsyncParsableCommand {
             credentials = try LinkCredentials.generate(keys: keys, now: Date(), using: &rng)
         } catch let e as RelayStoreError { fail(e.context) } catch { fail("\(error)") }
 
-        var logger = Logger(label: "relaynode")
-        logger.logLevel = .warning
-        let group = MultiThreadedEventLoopGroup.singleton
-        let env = LinkEnvironment(credentials: try LinkCredentialStore(credentials),
-                                  relay: .linksOnly(ourIdentity: credentials.peerIdentity.rsaFingerprint, logger: logger), stats: LinkStats(),
-                                  ourAddresses: [], configuration: .init(), logger: logger)
-        let connector = LinkConnector(environment: env, group: group)
         do {
-            let (channel, established) = try await connector.connect(
-                host: host, port: port, expected: expected, authenticate: dataDirectory != nil,
-                timeout: .seconds(Int64(timeout))).get()
+            let (channel, established) = try await LinkProbe.open(host: host, port: port, expected: expected, credentials: credentials,
+                                                                  authenticate: dataDirectory != nil, timeout: timeout)
             try? await Task.sleep(for: .milliseconds(Int(hold * 1000)))
             try? await channel.close()
             guard let peer = established.peer else { fail("the responder did not prove an identity") }
@@ -80,5 +72,20 @@ struct LinkProbeCommand: AsyncParsableCommand {
         } catch {
             fail("link to \(target) failed: \(error)")
         }
+    }
+}
+
+/// Opens one Tor link to an ORPort and completes the handshake, as `link-probe` and
+/// `health --probe` do.
+enum LinkProbe {
+    static func open(host: String, port: Int, expected: InitiatorHandshake.ExpectedPeer?, credentials: LinkCredentials,
+                     authenticate: Bool, timeout: Int) async throws -> (any Channel, LinkEstablished) {
+        var logger = Logger(label: "relaynode")
+        logger.logLevel = .warning
+        let env = LinkEnvironment(credentials: try LinkCredentialStore(credentials),
+                                  relay: .linksOnly(ourIdentity: credentials.peerIdentity.rsaFingerprint, logger: logger), stats: LinkStats(),
+                                  ourAddresses: [], configuration: .init(), logger: logger)
+        return try await LinkConnector(environment: env, group: MultiThreadedEventLoopGroup.singleton)
+            .connect(host: host, port: port, expected: expected, authenticate: authenticate, timeout: .seconds(Int64(timeout))).get()
     }
 }

@@ -11,7 +11,8 @@ struct RelayNodeCommand: AsyncParsableCommand {
         commandName: "relaynode",
         abstract: "A Tor onion relay with its state in SQLite.",
         version: version,
-        subcommands: [RunCommand.self, LinkProbeCommand.self, KeysCommand.self, DescriptorCommand.self, VerifyConfigCommand.self, BenchCommand.self])
+        subcommands: [RunCommand.self, LinkProbeCommand.self, KeysCommand.self, DescriptorCommand.self, VerifyConfigCommand.self, BenchCommand.self,
+                      StatsCommand.self, HealthCommand.self])
 }
 
 /// Options every subcommand that touches a relay takes.

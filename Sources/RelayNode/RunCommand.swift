@@ -15,6 +15,7 @@ struct RunCommand: AsyncParsableCommand {
         abstract: "Run the relay: open the ORPort and serve links until SIGTERM.")
 
     @OptionGroup var node: NodeOptions
+    @OptionGroup var operations: OperationsOptions
     @Option(help: "Log level: debug, info, notice, warning, error.") var logLevel: String = "notice"
     @Flag(help: "Log peer addresses (like SafeLogging 0). Off by default: addresses are scrubbed.") var unsafeLogging = false
 
@@ -45,8 +46,10 @@ struct RunCommand: AsyncParsableCommand {
         let relay = RelayContext(handshakes: handshakes, workers: workers, registry: LinkRegistry(), stats: CircuitStats(),
                                  limits: CircuitLimits(), ourIdentity: keys.rsaFingerprint, logger: logger,
                                  exitPolicy: prepared.exitPolicy, directory: directory)
+        let traffic = TrafficCounters(group: group)
         let env = LinkEnvironment(credentials: prepared.credentialStore, relay: relay, stats: LinkStats(),
-                                  ourAddresses: prepared.advertisedAddresses, configuration: linkConfig, logger: logger)
+                                  ourAddresses: prepared.advertisedAddresses, configuration: linkConfig, logger: logger,
+                                  traffic: traffic)
         relay.connector.withLockedValue { $0 = LinkConnector(environment: env, group: group) }
 
         // Bind first: the descriptor publishes the port actually bound.
@@ -60,7 +63,11 @@ struct RunCommand: AsyncParsableCommand {
             try? await group.shutdownGracefully()
             fail("cannot listen on the ORPort: \(error)")
         }
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+        // Shut down in reverse order: the ORPort first, the statistics recorders last (their
+        // final flush sees every byte).
+        var services: [ServiceGroupConfiguration.ServiceConfiguration]
+        do { services = try operations.services(prepared, env, group, logger) } catch let e as TorProtocolError { fail(e.context) }
+        services += [
             .init(service: ORPortService(listeners: listeners, keys: keys, environment: env, logger: logger),
                   successTerminationBehavior: .gracefullyShutdownGroup),
         ]
@@ -143,7 +150,10 @@ struct PreparedRelay {
                 logger.warning("signing certificate expires soon and the master key is offline", metadata: ["expires": "\(iso(keys.signingCertExpiration))"])
             }
         }
-        if !events.isEmpty { try db.saveKeys(keys, events: events) }
+        if !events.isEmpty {
+            try db.saveKeys(keys, events: events)
+            try db.recordKeyHealthEvents(events)
+        }
         let credentials = try LinkCredentials.generate(keys: keys, now: now, using: &rng)
         var addresses = [NetinfoAddress]()
         if let a = config.address, let b = IPv4Address.bytes(a) { addresses.append(.ipv4(b)) }

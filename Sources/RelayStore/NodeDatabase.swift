@@ -68,6 +68,51 @@ public final class NodeDatabase: Sendable {
         }
     }
 
+    /// Opens an existing database read-only — safe while the daemon writes to it (WAL). Nothing
+    /// is migrated: tables a newer schema adds may be missing (`reading` says so clearly).
+    public init(readingDataDirectory dataDirectory: String) throws {
+        self.dataDirectory = dataDirectory
+        path = (dataDirectory as NSString).appendingPathComponent(Self.fileName)
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw RelayStoreError(.notFound, "no relay database at \(path): check --data-directory (or DataDirectory in --config)")
+        }
+        var config = Configuration()
+        config.readonly = true
+        config.busyMode = .timeout(10)
+        do {
+            pool = try DatabasePool(path: path, configuration: config)
+            try Self.preflight(pool, path: path)
+        } catch let e as RelayStoreError {
+            throw e
+        } catch let e as DatabaseError where e.resultCode == .SQLITE_NOTADB || e.resultCode == .SQLITE_CORRUPT {
+            throw RelayStoreError(.corrupt, "\(path) is not a readable relaynode database (SQLite: \(e.message ?? "\(e.resultCode)")); restore it from a backup")
+        } catch {
+            throw RelayStoreError(.io, "cannot open \(path) for reading: \(error)")
+        }
+    }
+
+    /// Runs a read, turning SQLite's errors into one sentence about `what`.
+    func reading<T>(_ what: String, _ body: (Database) throws -> T) throws -> T {
+        do { return try pool.read(body) } catch { throw Self.describe(error, what, path) }
+    }
+
+    /// Runs a write transaction, turning SQLite's errors into one sentence about `what`.
+    func writing<T>(_ what: String, _ body: (Database) throws -> T) throws -> T {
+        do { return try pool.write(body) } catch { throw Self.describe(error, what, path) }
+    }
+
+    static func describe(_ error: any Error, _ what: String, _ path: String) -> any Error {
+        if error is RelayStoreError { return error }
+        guard let e = error as? DatabaseError else { return RelayStoreError(.io, "cannot \(what) in \(path): \(error)") }
+        if e.resultCode == .SQLITE_ERROR, e.message?.contains("no such table") == true {
+            return RelayStoreError(.notFound, "\(path) has an older schema without this data (\(e.message ?? "")); start the relay once with this relaynode to upgrade it")
+        }
+        if e.resultCode == .SQLITE_CORRUPT || e.resultCode == .SQLITE_NOTADB {
+            return RelayStoreError(.corrupt, "\(path) is damaged (SQLite: \(e.message ?? "\(e.resultCode)")); restore it from a backup")
+        }
+        return RelayStoreError(.io, "cannot \(what) in \(path): SQLite: \(e.message ?? "\(e.resultCode)")")
+    }
+
     private static func preflight(_ db: some DatabaseReader, path: String) throws {
         try db.read { db in
             let result = try String.fetchOne(db, sql: "PRAGMA quick_check") ?? "no result"

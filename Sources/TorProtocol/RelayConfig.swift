@@ -27,6 +27,8 @@ public struct RelayConfig: Sendable, Equatable {
     public var exitPolicyLines: [String] = []
     /// `ExitPolicyRejectPrivate` (default 1).
     public var exitPolicyRejectPrivate = true
+    /// `MetricsPort` and `MetricsPortPolicy` (RelayConfig+Metrics.swift).
+    public var metrics = MetricsPortConfig()
 
     /// `DirAuthority` lines: where descriptors are uploaded and the consensus is fetched.
     public var dirAuthorities: [DirAuthorityConfig] = []
@@ -46,6 +48,7 @@ public struct RelayConfig: Sendable, Equatable {
                                           "ORPort", "Address", "NumCPUs", "ExitRelay", "ExitPolicy", "ExitPolicyRejectPrivate",
                                           "DirAuthority", "TestingTorNetwork", "AssumeReachable", "PublishServerDescriptor",
                                           "BandwidthRate", "BandwidthBurst", "MyFamily"]
+        + metricsOptions
 
     /// The exit policy this relay enforces.
     public func effectiveExitPolicy() throws -> ExitPolicy {
@@ -123,6 +126,8 @@ public struct RelayConfig: Sendable, Equatable {
                     }
                     myFamily.append(fp.dollarHex)
                 }
+            case _ where Self.metricsOptions.contains(option):
+                try metrics.parse(option, line.value, here)
             default:
                 preconditionFailure("unhandled supported option \(option)")
             }

@@ -16,6 +16,8 @@ final class Daemon: @unchecked Sendable {
         child = try Child(program, args, output: logPath)
     }
 
+    var pid: pid_t { child.pid }
+
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
     /// Sends SIGTERM and waits up to `grace` seconds; returns the exit status, or nil if it had

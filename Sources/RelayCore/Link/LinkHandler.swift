@@ -91,8 +91,16 @@ public final class LinkHandler: ChannelDuplexHandler {
         context.fireChannelActive()
     }
 
+    private var kind: LinkStats.Kind {
+        LinkStats.Kind(outbound: isOutbound, ipv6: peerIsIPv6)
+    }
+    private var peerIsIPv6 = false
+
     private func armTimeout(_ context: ChannelHandlerContext) {
         guard timeout == nil else { return }
+        // Runs once, when the connection is up: count it.
+        peerIsIPv6 = context.remoteAddress?.protocol == .inet6
+        stats.created(kind)
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         timeout = context.eventLoop.scheduleTask(in: configuration.handshakeTimeout) {
             let (handler, context) = loopBound.value
@@ -175,7 +183,7 @@ public final class LinkHandler: ChannelDuplexHandler {
         timeout?.cancel()
         timeout = nil
         state = .open(e)
-        stats.opened(authenticated: e.peer != nil)
+        stats.opened(authenticated: e.peer != nil, kind: kind)
         logger.info("link open", metadata: [
             "version": "\(e.linkVersion)",
             "peer_identity": "\(e.peer.map { $0.rsaFingerprint.dollarHex } ?? "client")",
@@ -201,7 +209,7 @@ public final class LinkHandler: ChannelDuplexHandler {
         timeout?.cancel()
         timeout = nil
         if case let .open(e) = state {
-            stats.closedOpen(authenticated: e.peer != nil)
+            stats.closedOpen(authenticated: e.peer != nil, kind: kind)
         }
         state = .closed
     }

@@ -42,10 +42,14 @@ public struct LinkEnvironment: Sendable {
     public let ourAddresses: [NetinfoAddress]
     public let configuration: LinkHandler.Configuration
     public let logger: Logger
+    /// Raw bytes read and written on every link (below TLS).
+    public let traffic: TrafficCounters
     public var registry: LinkRegistry { relay.registry }
 
     public init(credentials: LinkCredentialStore, relay: RelayContext, stats: LinkStats,
-                ourAddresses: [NetinfoAddress], configuration: LinkHandler.Configuration, logger: Logger) {
+                ourAddresses: [NetinfoAddress], configuration: LinkHandler.Configuration, logger: Logger,
+                traffic: TrafficCounters = TrafficCounters()) {
+        self.traffic = traffic
         self.credentials = credentials
         self.relay = relay
         self.stats = stats
@@ -66,6 +70,7 @@ enum LinkPipeline {
                                tls: tls, decoder: decoder, encoder: encoder, registry: env.registry,
                                stats: env.stats, configuration: env.configuration, logger: env.logger)
         let ops = channel.pipeline.syncOperations
+        try ops.addHandler(env.traffic.makeHandler())
         try ops.addHandler(tls)
         try ops.addHandler(ByteToMessageHandler(decoder))
         try ops.addHandler(MessageToByteHandler(encoder))
@@ -85,6 +90,7 @@ enum LinkPipeline {
                                tls: tls, decoder: decoder, encoder: encoder, registry: env.registry,
                                stats: env.stats, configuration: env.configuration, logger: env.logger, opened: opened)
         let ops = channel.pipeline.syncOperations
+        try ops.addHandler(env.traffic.makeHandler())
         try ops.addHandler(tls)
         try ops.addHandler(ByteToMessageHandler(decoder))
         try ops.addHandler(MessageToByteHandler(encoder))
@@ -124,7 +130,7 @@ public final class ORListener: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     let address = channel.remoteAddress?.ipAddress ?? "?"
                     guard env.registry.admit(address: address) else {
-                        env.stats.refusedOverLimit()
+                        env.stats.refusedOverLimit(ipv6: channel.remoteAddress?.protocol == .inet6)
                         throw LinkError(reason: "too many connections from one address")
                     }
                     try channel.pipeline.syncOperations.addHandler(ConnectionCapHandler(registry: env.registry, address: address))
