@@ -64,6 +64,8 @@ struct ConsensusFetcher: Service {
                 next = Self.nextFetch(after: md, now: Date(), retry: retryInterval)
                 let flags = record(md)
                 if flags != lastFlags {
+                    try? database.recordHealthEvent(.consensusFlags, ok: flags != nil,
+                                                    detail: flags.map { $0.joined(separator: " ") } ?? "not listed")
                     if let flags {
                         logger.notice("listed in the consensus", metadata: ["flags": "\(flags.joined(separator: " "))", "valid_after": "\(NetDoc.formatTime(md.validAfter))"])
                     } else {

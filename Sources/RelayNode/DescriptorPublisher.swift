@@ -102,7 +102,11 @@ struct DescriptorUploader: Sendable {
             }
             var out = [Answer]()
             for await a in tasks {
-                do { try database.recordUpload(a.upload) } catch {
+                do {
+                    try database.recordUpload(a.upload)
+                    try database.recordHealthEvent(.descriptorUpload, ok: a.upload.result == .accepted,
+                                                   detail: "\(a.upload.authority): \(a.upload.result.rawValue) \(a.upload.status.map(String.init) ?? "-") \(a.upload.message)")
+                } catch {
                     logger.error("cannot record descriptor upload result", metadata: ["error": "\(error)"])
                 }
                 switch a.upload.result {

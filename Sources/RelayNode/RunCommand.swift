@@ -42,11 +42,11 @@ struct RunCommand: AsyncParsableCommand {
                                               onionKeys: [keys.onionCurrent.ntor] + (keys.onionPrevious.map { [$0.ntor] } ?? []))
         let workers = OnionskinWorkers(threads: threads)
         let config = prepared.config
-        let directory = DirectoryCache(ourIdentity: keys.rsaFingerprint)
+        let traffic = TrafficCounters(group: group)
+        let directory = DirectoryCache(ourIdentity: keys.rsaFingerprint, traffic: traffic)
         let relay = RelayContext(handshakes: handshakes, workers: workers, registry: LinkRegistry(), stats: CircuitStats(),
                                  limits: CircuitLimits(), ourIdentity: keys.rsaFingerprint, logger: logger,
                                  exitPolicy: prepared.exitPolicy, directory: directory)
-        let traffic = TrafficCounters(group: group)
         let env = LinkEnvironment(credentials: prepared.credentialStore, relay: relay, stats: LinkStats(),
                                   ourAddresses: prepared.advertisedAddresses, configuration: linkConfig, logger: logger,
                                   traffic: traffic)
@@ -86,14 +86,18 @@ struct RunCommand: AsyncParsableCommand {
                 services.append(.init(service: DescriptorPublisher(
                     maker: maker, uploader: uploader, cache: directory,
                     checkInterval: config.testingTorNetwork ? .seconds(10) : .seconds(60),
-                    observedBandwidth: { 0 }, historyLines: { _ in [] }, logger: logger)))
+                    observedBandwidth: { [db = prepared.database, testing = config.testingTorNetwork] in
+                        (try? db.observedBandwidth(now: Date(), includeCurrentInterval: testing)) ?? 0 },
+                    historyLines: { [db = prepared.database] now in (try? db.extraInfoHistoryLines(now: now)) ?? [] },
+                    logger: logger)))
                 let ourself = CircuitHopTarget(host: address.map(String.init).joined(separator: "."), port: port, rsa: keys.rsaFingerprint,
                                                ed25519: keys.masterPublic, ntor: keys.onionCurrent.ntor.publicKey)
                 services.append(.init(service: ReachabilitySelfTest(
                     ourself: ourself, cache: directory, connector: { relay.connector.withLockedValue { $0 } },
                     retryAfterFailure: config.testingTorNetwork ? .seconds(10) : .seconds(60),
                     repeatAfterSuccess: config.testingTorNetwork ? .seconds(120) : .seconds(20 * 60),
-                    record: { _, _ in }, logger: logger)))
+                    record: { [db = prepared.database] ok, detail in try? db.recordHealthEvent(.reachability, ok: ok, detail: detail) },
+                    logger: logger)))
             } else {
                 logger.warning("not publishing a descriptor: set Address (an IPv4 address) and an IPv4 ORPort")
             }

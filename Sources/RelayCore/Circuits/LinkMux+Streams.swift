@@ -240,6 +240,7 @@ extension LinkMux {
                 ? cache.respond(path: request.uri, ifModifiedSince: request.ifModifiedSince, now: now)
                 : DirectoryCache.Response(status: 405, reason: "Method not allowed", body: [])
             let bytes = reader.encode(response, now: now)
+            cache.noteTransfer(read: reader.bytesReceived, written: bytes.count)
             stream.state = .closed
             stream.pendingToClient.writeBytes(bytes)
             stream.serverClosed = .done

@@ -40,9 +40,17 @@ public final class DirectoryCache: Sendable {
     private let documents = NIOLockedValueBox(Documents())
     private let counters = NIOLockedValueBox(Counters())
     public let ourIdentity: RSAFingerprint
+    /// Where bytes of answered requests are counted (the extra-info `dirreq-` history).
+    let traffic: TrafficCounters?
 
-    public init(ourIdentity: RSAFingerprint) {
+    public init(ourIdentity: RSAFingerprint, traffic: TrafficCounters? = nil) {
         self.ourIdentity = ourIdentity
+        self.traffic = traffic
+    }
+
+    /// Counts one answered request's bytes.
+    func noteTransfer(read: Int, written: Int) {
+        traffic?.addDirectory(read: read, written: written)
     }
 
     public var snapshot: Documents { documents.withLockedValue { $0 } }

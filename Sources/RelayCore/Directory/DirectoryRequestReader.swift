@@ -26,6 +26,7 @@ final class DirectoryRequestReader {
     private let channel = EmbeddedChannel()
     private var head: HTTPRequestHead?
     private var received = 0
+    var bytesReceived: Int { received }
 
     init() {
         try? channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
