@@ -156,7 +156,10 @@ struct DescriptorPublisher: Service {
                 if let last = lastContent {
                     comparable.published = last.published
                     comparable.uptime = last.uptime
-                    if Self.bandwidthSimilar(last.bandwidthObserved, content.bandwidthObserved) || now.timeIntervalSince(lastPublished) < 3 * 3600 {
+                    // A first non-zero figure goes out at once (a weight of 0 is never chosen);
+                    // other changes wait 3 hours and must be at least twofold (as CTor).
+                    let firstFigure = last.bandwidthObserved == 0 && content.bandwidthObserved > 0
+                    if !firstFigure && (Self.bandwidthSimilar(last.bandwidthObserved, content.bandwidthObserved) || now.timeIntervalSince(lastPublished) < 3 * 3600) {
                         comparable.bandwidthObserved = last.bandwidthObserved
                     }
                 }
