@@ -48,9 +48,15 @@ struct RunCommand: AsyncParsableCommand {
         let relay = RelayContext(handshakes: handshakes, workers: workers, registry: LinkRegistry(), stats: CircuitStats(),
                                  limits: CircuitLimits(), ourIdentity: keys.rsaFingerprint, logger: logger,
                                  exitPolicy: prepared.exitPolicy, directory: directory)
+        // CTor's default rate (1 GByte/s) is no limit in practice: only a configured one is enforced.
+        let limited = config.bandwidthRate < RelayConfig().bandwidthRate || config.bandwidthBurst < RelayConfig().bandwidthBurst
+        let limiter = limited ? BandwidthLimiter(rate: config.bandwidthRate, burst: config.bandwidthBurst) : nil
+        let refill = limiter?.start(on: group.next())
+        defer { refill?.cancel() }
+        if let limiter { logger.notice("bandwidth limited", metadata: ["rate": "\(limiter.rate)", "burst": "\(limiter.burst)"]) }
         let env = LinkEnvironment(credentials: prepared.credentialStore, relay: relay, stats: LinkStats(),
                                   ourAddresses: prepared.advertisedAddresses, configuration: linkConfig, logger: logger,
-                                  traffic: traffic)
+                                  traffic: traffic, limiter: limiter)
         relay.connector.withLockedValue { $0 = LinkConnector(environment: env, group: group) }
 
         // Bind first: the descriptor publishes the port actually bound.
