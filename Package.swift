@@ -9,6 +9,8 @@ let package = Package(
     products: [
         .executable(name: "relaynode", targets: ["RelayNode"]),
         .executable(name: "fleetctl", targets: ["FleetCtl"]),
+        // For the libFuzzer driver package in Tests/Fuzz (scripts/fuzz), which builds apart.
+        .library(name: "FuzzTargets", targets: ["FuzzTargets"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -64,6 +66,11 @@ let package = Package(
         .testTarget(name: "TorCryptoTests", dependencies: ["TorCrypto"], resources: [.copy("Vectors")]),
         .testTarget(name: "TorProtocolTests", dependencies: ["TorProtocol", "TorCrypto"], resources: [.copy("Vectors")]),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .target(name: "FuzzTargets", dependencies: [
+            "TorProtocol", "TorCrypto", "RelayCore",
+            .product(name: "NIOCore", package: "swift-nio"),
+        ], path: "Tests/FuzzTargets"),
+        .testTarget(name: "FuzzRegressionTests", dependencies: ["FuzzTargets"]),
         .testTarget(name: "RelayCoreTests", dependencies: [
             "RelayCore", "TorProtocol", "TorCrypto", "TestSupport",
             .product(name: "NIOCore", package: "swift-nio"),
