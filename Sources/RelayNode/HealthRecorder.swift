@@ -15,6 +15,8 @@ struct HealthRecorder: Service {
     let database: NodeDatabase
     let links: LinkStats
     let relay: RelayContext
+    /// BandwidthRate's buckets, when configured: stalls become overload_ratelimits events.
+    var limiter: BandwidthLimiter?
     var sampleInterval: Double = 60
     let logger: Logger
     var clock: @Sendable () -> Double = { Date().timeIntervalSince1970 }
@@ -31,6 +33,7 @@ struct HealthRecorder: Service {
             try database.recordHealthEvent(.start, at: now, pid: pid, detail: "relaynode \(RelayNodeCommand.version)")
         }
         var previous = sample()
+        var stalls = limiter?.stalls ?? (0, 0)
         record { try database.recordHealthSample(previous) }
         var lastPrune = clock()
         while await sleepUntilNextBoundary(of: sampleInterval, clock: clock) {
@@ -38,6 +41,13 @@ struct HealthRecorder: Service {
             record {
                 try database.recordHealthSample(current)
                 try noteOverload(from: previous, to: current)
+            }
+            if let now = limiter?.stalls, now.read + now.write > stalls.0 + stalls.1 {
+                record {
+                    try database.recordHealthEvent(.overloadRateLimits, at: self.now,
+                                                   detail: "BandwidthRate reached: links waited for tokens \(now.read - stalls.0) times reading, \(now.write - stalls.1) times writing")
+                }
+                stalls = now
             }
             previous = current
             if clock() - lastPrune >= 3600 {

@@ -40,7 +40,7 @@ extension OperationsOptions {
                   _ logger: Logger) throws -> [ServiceGroupConfiguration.ServiceConfiguration] {
         let database = prepared.database
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            .init(service: HealthRecorder(database: database, links: env.stats, relay: env.relay,
+            .init(service: HealthRecorder(database: database, links: env.stats, relay: env.relay, limiter: env.limiter,
                                           sampleInterval: healthSampleInterval, logger: logger)),
             .init(service: BandwidthRecorder(traffic: env.traffic, database: database, sampleInterval: bandwidthSampleInterval,
                                              flushInterval: bandwidthFlushInterval, logger: logger)),
