@@ -108,3 +108,24 @@ import TorCrypto
         #expect(throws: CryptoError.self) { _ = try Ed25519PublicKey(bytes: [UInt8](repeating: 1, count: 33)) }
     }
 }
+
+@Suite struct SecretRedactionTests {
+    /// A value holding secrets, as a service struct would.
+    struct Holder { let ed: Ed25519SecretKey; let curve: Curve25519SecretKey; let rsa: RSAPrivateKey }
+
+    @Test func secretKeysNeverPrintTheirBytes() throws {
+        var rng = SystemRandom()
+        let ed = Ed25519SecretKey.generate(using: &rng), curve = Curve25519SecretKey.generate(using: &rng)
+        let rsa = try RSAPrivateKey.generate(bits: 1024)
+        let h = Holder(ed: ed, curve: curve, rsa: rsa)
+        var dumped = ""
+        dump(h, to: &dumped)
+        for text in [String(describing: h), String(reflecting: h), "\(h)", dumped] {
+            for secret in [ed.dangerouslyExportExpanded(), curve.dangerouslyExportSecret()] {
+                #expect(!text.contains(secret.hexString) && !text.contains("\(secret)"), "\(text)")
+                #expect(!text.contains("\(Array(secret.prefix(8)))".dropLast()), "\(text)")
+            }
+            #expect(text.contains("redacted"))
+        }
+    }
+}
