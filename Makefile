@@ -45,3 +45,8 @@ migrations:
 
 clean:
 	rm -rf .build
+
+# Container image, compose and Kubernetes files (containers/), built and run with real podman.
+.PHONY: test-containers
+test-containers: deps
+	./scripts/test-containers
