@@ -70,6 +70,7 @@ let package = Package(
             .product(name: "NIOTestUtils", package: "swift-nio"),
         ]),
         .testTarget(name: "RelayStoreTests", dependencies: ["RelayStore", "TorProtocol", "TorCrypto"]),
+        .testTarget(name: "FleetKitTests", dependencies: ["FleetKit", "TestSupport"]),
         .testTarget(name: "RelayNodeTests", dependencies: ["RelayNode", "RelayStore", "TorProtocol", "TorCrypto", "TestSupport"]),
     ]
 )

@@ -1,0 +1,60 @@
+import ArgumentParser
+import FleetKit
+import Foundation
+
+struct RelayCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "relay", abstract: "List and show relays.",
+        subcommands: [List.self, Show.self])
+
+    static func json(_ v: RelayView) -> [String: Any] {
+        ["nickname": v.relay.nickname, "host": v.host.name, "orport": "\(v.relay.orAddress):\(v.relay.orPort)",
+         "role": v.relay.role.rawValue, "desired_state": v.relay.desiredState.rawValue, "family": v.relay.family ?? NSNull(),
+         "rsa_fingerprint": v.identity?.rsaFingerprint ?? NSNull(), "ed25519_identity": v.identity?.ed25519Id ?? NSNull(),
+         "live_host": v.liveHostName ?? NSNull(), "epoch": v.identity?.epoch ?? NSNull(),
+         "master_in_vault": v.identity?.masterInVault ?? false,
+         "signing_cert_expires_unix": v.identity?.signingExpires ?? NSNull()]
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the relays.")
+        @OptionGroup var fleet: FleetOptions
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() throws {
+            try reportingErrors {
+                let relays = try fleet.openDatabase().relays()
+                if json { printJSON(relays.map(RelayCommand.json)); return }
+                printTable(["NICKNAME", "HOST", "ORPORT", "ROLE", "STATE", "FINGERPRINT"], relays.map {
+                    [$0.relay.nickname, $0.host.name, "\($0.relay.orAddress):\($0.relay.orPort)", $0.relay.role.rawValue,
+                     $0.relay.desiredState.rawValue, $0.identity?.rsaFingerprint ?? "-"]
+                })
+            }
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one relay.")
+        @OptionGroup var fleet: FleetOptions
+        @Argument var nickname: String
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() throws {
+            try reportingErrors {
+                let v = try fleet.openDatabase().relay(named: nickname)
+                if json { printJSON(RelayCommand.json(v)); return }
+                let rows: [(String, String)] = [
+                    ("nickname", v.relay.nickname), ("host", v.host.name),
+                    ("orport", "\(v.relay.orAddress):\(v.relay.orPort)"), ("role", v.relay.role.rawValue),
+                    ("desired state", v.relay.desiredState.rawValue), ("family", v.relay.family ?? "-"),
+                    ("rsa fingerprint", v.identity?.rsaFingerprint ?? "-"), ("ed25519 identity", v.identity?.ed25519Id ?? "-"),
+                    ("live on", v.liveHostName ?? "nowhere"), ("epoch", v.identity.map { String($0.epoch) } ?? "-"),
+                    ("master key", v.identity?.masterInVault == true ? "in the vault" : "-"),
+                    ("signing cert expires", isoTime(v.identity?.signingExpires)),
+                    ("directory", RelayLayout(host: v.host, nickname: v.relay.nickname).directory),
+                ]
+                for (k, val) in rows { print(k.padding(toLength: 22, withPad: " ", startingAt: 0) + val) }
+            }
+        }
+    }
+}
