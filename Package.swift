@@ -52,7 +52,8 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),
         .target(name: "FleetKit", dependencies: [
-            "TorCrypto", "TorProtocol",
+            // CSodium: argon2id (crypto_pwhash) and secretbox seal the fleet vault.
+            "CSodium", "TorCrypto", "TorProtocol",
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         .executableTarget(name: "FleetCtl", dependencies: [

@@ -8,10 +8,12 @@ struct FleetCtlCommand: ParsableCommand {
         commandName: "fleetctl",
         abstract: "Operate a fleet of relaynode relays across hosts.",
         discussion: """
-        The inventory lives in --fleet-db (default $XDG_DATA_HOME/relayfleet/fleet.sqlite3).
+        The inventory lives in --fleet-db (default $XDG_DATA_HOME/relayfleet/fleet.sqlite3), the \
+        relays' offline master keys in the vault (--vault, default vault.sealed beside the \
+        database).
         """,
         version: FleetKit.version,
-        subcommands: [HostCommand.self, RelayCommand.self])
+        subcommands: [HostCommand.self, RelayCommand.self, VaultCommand.self])
 
     /// Accepts the fleet-wide options before the subcommand too (`fleetctl --fleet-db F host list`):
     /// they are moved behind it, where every subcommand declares them.
@@ -19,7 +21,7 @@ struct FleetCtlCommand: ParsableCommand {
         main(hoistingGlobalOptions(Array(CommandLine.arguments.dropFirst())))
     }
 
-    static let globalOptions: Set<String> = ["--fleet-db"]
+    static let globalOptions: Set<String> = ["--fleet-db", "--vault", "--passphrase-file"]
 
     static func hoistingGlobalOptions(_ args: [String]) -> [String] {
         var globals: [String] = []
@@ -43,9 +45,25 @@ struct FleetOptions: ParsableArguments {
     @Option(help: "The fleet database (default: $XDG_DATA_HOME/relayfleet/fleet.sqlite3 or ~/.local/share/relayfleet/fleet.sqlite3).")
     var fleetDb: String?
 
+    @Option(help: "The vault file (default: vault.sealed beside the fleet database).")
+    var vault: String?
+
+    @Option(help: "A file holding the vault passphrase (mode 0600). Otherwise $RELAYFLEET_PASSPHRASE.")
+    var passphraseFile: String?
+
     var databasePath: String { fleetDb ?? FleetDatabase.defaultPath() }
 
+    var vaultPath: String {
+        vault ?? ((databasePath as NSString).deletingLastPathComponent as NSString).appendingPathComponent("vault.sealed")
+    }
+
     func openDatabase() throws -> FleetDatabase { try FleetDatabase(path: databasePath) }
+
+    func openVault() throws -> Vault {
+        var pass = try Passphrase.load(file: passphraseFile)
+        defer { for i in pass.indices { pass[i] = 0 } }
+        return try Vault.open(path: vaultPath, passphrase: pass)
+    }
 }
 
 /// Runs `body`; a FleetError becomes one line on stderr and exit status 1.

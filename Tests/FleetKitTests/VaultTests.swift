@@ -1,0 +1,90 @@
+import FleetKit
+import Foundation
+import Testing
+
+@Suite("Vault")
+struct VaultTests {
+    let pass = Array("correct horse battery staple".utf8)
+
+    func entry(_ nick: String) -> VaultContents.Entry {
+        .init(nickname: nick, rsaFingerprint: String(repeating: "C", count: 40), ed25519Id: nick + "-id",
+              masterSecretFile: Array("== ed25519v1-secret: type0 ==\0\0\0".utf8) + [UInt8](repeating: 7, count: 64), storedAt: 1)
+    }
+
+    @Test func sealsAndOpens() throws {
+        let tmp = TempDir()
+        let path = tmp.sub("v/vault.sealed")
+        let v = try Vault.create(path: path, passphrase: pass, cost: .interactive)
+        #expect(fileMode(path) == 0o600)
+        #expect(fileMode(tmp.sub("v")) == 0o700)
+        v.contents.entries["relay1-id"] = entry("relay1")
+        try v.save()
+        let raw = try #require(sha(path))
+        // The secret never appears in clear in the file.
+        #expect(!Data(raw).contains(Data([UInt8](repeating: 7, count: 64))))
+        #expect(!String(decoding: raw, as: UTF8.self).contains("relay1"))
+
+        let header = try Vault.readHeader(path: path)
+        #expect(header.cost == .interactive)
+        let again = try Vault.open(path: path, passphrase: pass)
+        #expect(again.contents.entries["relay1-id"]?.masterSecretFile == entry("relay1").masterSecretFile)
+        // Each save uses a fresh nonce.
+        try again.save()
+        #expect(try Vault.readHeader(path: path).nonce != header.nonce)
+        #expect(try Vault.open(path: path, passphrase: pass).contents.entries.count == 1)
+    }
+
+    @Test func wrongPassphraseChangesNothing() throws {
+        let tmp = TempDir()
+        let path = tmp.sub("vault.sealed")
+        let v = try Vault.create(path: path, passphrase: pass, cost: .interactive)
+        v.contents.entries["a"] = entry("a")
+        try v.save()
+        let before = sha(path)
+        let e = #expect(throws: FleetError.self) { _ = try Vault.open(path: path, passphrase: Array("Correct horse battery staple".utf8)) }
+        #expect(e?.code == .vaultLocked)
+        #expect(e?.context.contains("wrong passphrase") == true)
+        #expect(sha(path) == before)
+    }
+
+    @Test(arguments: [
+        ("box", -1), ("nonce", 41), ("salt", 30), ("opslimit", 16), ("magic", 0), ("version", 8),
+    ])
+    func tamperedFileIsRefused(_ what: String, _ offset: Int) throws {
+        let tmp = TempDir()
+        let path = tmp.sub("vault.sealed")
+        let v = try Vault.create(path: path, passphrase: pass, cost: .interactive)
+        v.contents.entries["a"] = entry("a")
+        try v.save()
+        var bytes = try #require(sha(path))
+        let i = offset < 0 ? bytes.count + offset : offset
+        bytes[i] ^= 0x01
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let e = #expect(throws: FleetError.self, "\(what)") { _ = try Vault.open(path: path, passphrase: pass) }
+        #expect(e?.code == .vaultLocked || e?.code == .vaultCorrupt, "\(what): \(String(describing: e))")
+        #expect(sha(path) == bytes, "the tampered file is left as it was")
+    }
+
+    @Test func createNeverOverwritesAndRefusesLooseModes() throws {
+        let tmp = TempDir()
+        let path = tmp.sub("vault.sealed")
+        _ = try Vault.create(path: path, passphrase: pass, cost: .interactive)
+        let before = sha(path)
+        #expect(try #require(#expect(throws: FleetError.self) { _ = try Vault.create(path: path, passphrase: pass, cost: .interactive) }).code == .conflict)
+        #expect(sha(path) == before)
+        chmod(path, 0o644)
+        #expect(try #require(#expect(throws: FleetError.self) { _ = try Vault.open(path: path, passphrase: pass) }).code == .permissions)
+        #expect(try #require(#expect(throws: FleetError.self) { _ = try Vault.open(path: tmp.sub("none"), passphrase: pass) }).code == .notFound)
+    }
+
+    @Test func passphraseSources() throws {
+        let tmp = TempDir()
+        let file = tmp.sub("pass")
+        FileManager.default.createFile(atPath: file, contents: Data("s3cret\n".utf8), attributes: [.posixPermissions: 0o600])
+        #expect(try Passphrase.load(file: file, environment: [:]) == Array("s3cret".utf8))
+        #expect(try Passphrase.load(file: nil, environment: ["RELAYFLEET_PASSPHRASE": "env"]) == Array("env".utf8))
+        #expect(try #require(#expect(throws: FleetError.self) { _ = try Passphrase.load(file: nil, environment: [:]) }).code == .vaultLocked)
+        chmod(file, 0o644)
+        #expect(try #require(#expect(throws: FleetError.self) { _ = try Passphrase.load(file: file, environment: [:]) }).code == .permissions)
+    }
+}
