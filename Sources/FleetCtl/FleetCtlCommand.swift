@@ -10,10 +10,10 @@ struct FleetCtlCommand: ParsableCommand {
         discussion: """
         The inventory lives in --fleet-db (default $XDG_DATA_HOME/relayfleet/fleet.sqlite3), the \
         relays' offline master keys in the vault (--vault, default vault.sealed beside the \
-        database).
+        database). Hosts are reached locally or with the system ssh in batch mode.
         """,
         version: FleetKit.version,
-        subcommands: [HostCommand.self, RelayCommand.self, VaultCommand.self])
+        subcommands: [HostCommand.self, RelayCommand.self, VaultCommand.self, KeysCommand.self])
 
     /// Accepts the fleet-wide options before the subcommand too (`fleetctl --fleet-db F host list`):
     /// they are moved behind it, where every subcommand declares them.
@@ -21,7 +21,7 @@ struct FleetCtlCommand: ParsableCommand {
         main(hoistingGlobalOptions(Array(CommandLine.arguments.dropFirst())))
     }
 
-    static let globalOptions: Set<String> = ["--fleet-db", "--vault", "--passphrase-file"]
+    static let globalOptions: Set<String> = ["--fleet-db", "--vault", "--passphrase-file", "--relaynode"]
 
     static func hoistingGlobalOptions(_ args: [String]) -> [String] {
         var globals: [String] = []
@@ -51,6 +51,9 @@ struct FleetOptions: ParsableArguments {
     @Option(help: "A file holding the vault passphrase (mode 0600). Otherwise $RELAYFLEET_PASSPHRASE.")
     var passphraseFile: String?
 
+    @Option(help: "The relaynode on this machine, for link probes and signing (default: beside fleetctl, else on PATH).")
+    var relaynode: String?
+
     var databasePath: String { fleetDb ?? FleetDatabase.defaultPath() }
 
     var vaultPath: String {
@@ -63,6 +66,17 @@ struct FleetOptions: ParsableArguments {
         var pass = try Passphrase.load(file: passphraseFile)
         defer { for i in pass.indices { pass[i] = 0 } }
         return try Vault.open(path: vaultPath, passphrase: pass)
+    }
+
+    var localRelaynode: String {
+        if let relaynode { return relaynode }
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let beside = ((exe as NSString).deletingLastPathComponent as NSString).appendingPathComponent("relaynode")
+        return FileManager.default.isExecutableFile(atPath: beside) ? beside : "relaynode"
+    }
+
+    func provisioner() throws -> Provisioner {
+        Provisioner(database: try openDatabase(), localRelaynode: localRelaynode)
     }
 }
 

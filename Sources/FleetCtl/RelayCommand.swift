@@ -4,8 +4,36 @@ import Foundation
 
 struct RelayCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "relay", abstract: "List and show relays.",
-        subcommands: [List.self, Show.self])
+        commandName: "relay", abstract: "Create, list, show and stop relays.",
+        subcommands: [Create.self, List.self, Show.self, Stop.self])
+
+    struct Create: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create a relay on a host: identity, master key into the vault, torrc, start, link-handshake check.")
+        @OptionGroup var fleet: FleetOptions
+        @Argument(help: "The relay's nickname (1 to 19 letters and digits).") var nickname: String
+        @Option(help: "The host to run it on.") var host: String
+        @Option(help: "ADDR:PORT for the ORPort (ADDR defaults to the host's address when only a port is given).") var orport: String
+        @Flag(help: "Make it an exit relay (default: non-exit).") var exit = false
+        @Option(help: "Family group name (recorded; family keys are not issued yet).") var family: String?
+        @Option(help: "Seconds the new relay has to answer a link handshake.") var startTimeout: Double = 30
+
+        func run() throws {
+            try reportingErrors {
+                var p = try fleet.provisioner()
+                p.startTimeout = startTimeout
+                let h = try p.database.host(named: host)
+                let (addr, port) = try Provisioner.parseORPort(orport.contains(":") ? orport : "\(h.address):\(orport)")
+                let request = Provisioner.CreateRequest(nickname: nickname, hostName: host, orAddress: addr, orPort: port,
+                                                        role: exit ? .exit : .nonExit, family: family)
+                try p.validate(request)
+                let vault = try fleet.openVault()
+                let v = try p.create(request, vault: vault)
+                print("created \(nickname) on \(host): \(v.identity?.rsaFingerprint ?? "?") \(v.identity?.ed25519Id ?? "?")")
+                print("verified by a Tor link handshake with \(addr):\(port); master key in \(vault.path)")
+            }
+        }
+    }
 
     static func json(_ v: RelayView) -> [String: Any] {
         ["nickname": v.relay.nickname, "host": v.host.name, "orport": "\(v.relay.orAddress):\(v.relay.orPort)",
@@ -54,6 +82,19 @@ struct RelayCommand: ParsableCommand {
                     ("directory", RelayLayout(host: v.host, nickname: v.relay.nickname).directory),
                 ]
                 for (k, val) in rows { print(k.padding(toLength: 22, withPad: " ", startingAt: 0) + val) }
+            }
+        }
+    }
+
+    struct Stop: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Stop a relay's process on its host (its pid file).")
+        @OptionGroup var fleet: FleetOptions
+        @Argument var nickname: String
+
+        func run() throws {
+            try reportingErrors {
+                let stopped = try fleet.provisioner().stop(nickname: nickname)
+                print(stopped ? "stopped \(nickname)" : "\(nickname) was not running")
             }
         }
     }
