@@ -40,6 +40,7 @@ struct KeysCommand: ParsableCommand {
         @OptionGroup var fleet: FleetOptions
         @Argument var nickname: String
         @Option(help: "Certificate lifetime in days.") var lifetimeDays: Int = 30
+        @Flag(help: "Restart the relay afterwards so it serves the new certificate now (relaynode loads keys at start).") var restart = false
 
         func run() throws {
             try reportingErrors {
@@ -48,6 +49,12 @@ struct KeysCommand: ParsableCommand {
                 let vault = try fleet.openVault()
                 let expires = try p.renew(nickname: nickname, vault: vault, lifetimeDays: lifetimeDays)
                 print("installed a new signing certificate on \(nickname), valid until \(isoTime(expires))")
+                if restart {
+                    try p.restart(nickname: nickname)
+                    print("restarted \(nickname); a link handshake proved its identity")
+                } else {
+                    print("the running relay uses it from its next start (--restart to do that now)")
+                }
             }
         }
     }

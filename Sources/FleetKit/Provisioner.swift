@@ -278,4 +278,19 @@ public struct Provisioner: Sendable {
             kind: .certRenewed, hostId: v.host.id, relayId: v.relay.id, detail: "expires \(expires)"))
         return expires
     }
+
+    /// Restarts a relay (stop by pid file, start, prove its identity): how a renewed certificate
+    /// takes effect until relaynode reloads keys without a restart.
+    public func restart(nickname: String) throws {
+        let v = try database.relay(named: nickname)
+        guard let identity = v.identity else { throw FleetError(.notFound, "relay \(nickname) has no recorded identity") }
+        let t = v.host.makeTransport()
+        let layout = RelayLayout(host: v.host, nickname: nickname)
+        try stop(layout: layout, transport: t)
+        try start(layout: layout, relaynode: v.host.relaynodePath, transport: t)
+        try verify(address: v.relay.orAddress, port: v.relay.orPort, rsaFingerprint: identity.rsaFingerprint,
+                   ed25519: identity.ed25519Id, within: startTimeout,
+                   log: { try? t.run(["tail", "-n", "5", layout.logFile], timeout: 10).stdoutText })
+        try database.record(FleetEvent(kind: .relayStarted, hostId: v.host.id, relayId: v.relay.id, detail: "restarted on \(v.host.name)"))
+    }
 }

@@ -24,6 +24,9 @@ public enum Subprocess {
     public static func run(_ argv: [String], stdin input: [UInt8] = [], timeout: TimeInterval,
                            environment: [String: String]? = nil) throws -> CommandResult {
         precondition(!argv.isEmpty)
+        // A child that exits without reading its stdin must not kill us with SIGPIPE on the
+        // next write (the write then fails with EPIPE); children get the default back.
+        signal(SIGPIPE, SIG_IGN)
         var inPipe: [Int32] = [0, 0], outPipe: [Int32] = [0, 0], errPipe: [Int32] = [0, 0]
         // Glibc's module does not export pipe2; close-on-exec is set right after creation.
         guard pipe(&inPipe) == 0, pipe(&outPipe) == 0, pipe(&errPipe) == 0 else {
