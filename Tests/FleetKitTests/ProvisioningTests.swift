@@ -1,5 +1,6 @@
 import FleetKit
 import Foundation
+import GRDB
 import TestSupport
 import Testing
 #if canImport(Glibc)
@@ -206,6 +207,60 @@ struct ProvisioningTests {
         #expect(down?.code == .transport, "\(String(describing: down))")
         #expect(sha(fleet.vaultPath) == vaultNow)
         #expect(try fleet.db.relays() == relaysBefore)
+    }
+
+    @Test(.timeLimit(.minutes(5)))
+    func statsMatchTheNodeDatabases() throws {
+        let fleet = try TwoHostFleet()
+        defer { fleet.shutdown() }
+        let pa = freeLoopbackPort(), pb = freeLoopbackPort()
+        let a = try fleet.provisioner.create(.init(nickname: "alpha1", hostName: "alpha", orAddress: "127.0.0.1", orPort: pa, role: .nonExit),
+                                             vault: fleet.vault)
+        let b = try fleet.provisioner.create(.init(nickname: "beta1", hostName: "beta", orAddress: "127.0.0.11", orPort: pb, role: .nonExit),
+                                             vault: fleet.vault)
+        // Some link traffic, then a clean stop so each relay writes its counters.
+        for _ in 0..<3 {
+            try fleet.provisioner.verify(address: "127.0.0.1", port: pa, rsaFingerprint: a.identity!.rsaFingerprint, ed25519: a.identity!.ed25519Id, within: 10)
+            try fleet.provisioner.verify(address: "127.0.0.11", port: pb, rsaFingerprint: b.identity!.rsaFingerprint, ed25519: b.identity!.ed25519Id, within: 10)
+        }
+        #expect(try fleet.provisioner.stop(nickname: "alpha1"))
+        #expect(try fleet.provisioner.stop(nickname: "beta1"))
+
+        let stats = try FleetStats.collect(database: fleet.db, since: "2h", until: "now")
+        #expect(stats.relays.allSatisfy { $0.problem == nil }, "\(stats.relays.map(\.problem))")
+
+        // Computed independently: straight from each node's SQLite file.
+        func direct(_ path: String) throws -> (UInt64, UInt64, UInt64) {
+            var config = Configuration()
+            config.readonly = true
+            let q = try DatabaseQueue(path: path, configuration: config)
+            defer { try? q.close() }
+            let row = try q.read { try Row.fetchOne($0, sql: "SELECT sum(read), sum(written), max(max_read_rate) FROM bandwidth_bin") }!
+            return (UInt64(row[0] as Int64? ?? 0), UInt64(row[1] as Int64? ?? 0), UInt64(row[2] as Int64? ?? 0))
+        }
+        let da = try direct(fleet.tmp.sub("alpha/alpha1/data/relay.sqlite3"))
+        let db = try direct(fleet.tmp.sub("beta/beta1/data/relay.sqlite3"))
+        #expect(da.0 > 0 && da.1 > 0 && db.0 > 0 && db.1 > 0, "link handshakes were counted: \(da) \(db)")
+        let ta = try #require(stats.relays.first { $0.nickname == "alpha1" }?.traffic)
+        let tb = try #require(stats.relays.first { $0.nickname == "beta1" }?.traffic)
+        #expect((ta.read, ta.written, ta.peakReadRate) == da)
+        #expect((tb.read, tb.written, tb.peakReadRate) == db)
+        #expect(stats.hosts.map(\.name) == ["alpha", "beta"])
+        #expect(stats.hosts.map(\.traffic.read) == [da.0, db.0])
+        #expect(stats.fleet.read == da.0 + db.0 && stats.fleet.written == da.1 + db.1)
+        #expect(stats.fleet.peakReadRate == max(da.2, db.2))
+
+        let cli = try fleet.cli(["stats", "--json", "--since", "2h"])
+        #expect(cli.status == 0, "\(cli.stderrText)")
+        let o = try #require(try JSONSerialization.jsonObject(with: Data(cli.stdout)) as? [String: Any])
+        #expect(((o["fleet"] as? [String: Any])?["read"] as? NSNumber)?.uint64Value == da.0 + db.0)
+
+        // A host that is down is listed with its problem; the other still counts.
+        fleet.server.stop()
+        let partial = try FleetStats.collect(database: fleet.db, since: "2h", until: "now")
+        #expect(partial.relays.first { $0.nickname == "beta1" }?.problem?.contains("cannot reach host") == true)
+        #expect(partial.fleet.read == da.0)
+        #expect(try fleet.cli(["stats"]).status == 1)
     }
 }
 
