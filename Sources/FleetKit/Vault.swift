@@ -137,8 +137,16 @@ public final class Vault {
         return Vault(path: path, header: header, contents: contents, key: key)
     }
 
-    /// Seals the contents under a fresh nonce and replaces the file atomically (0600).
-    public func save() throws { try save(replace: true) }
+    /// Seals the contents under a fresh nonce and replaces the file atomically (0600). If another
+    /// fleetctl saved the vault since this one opened it, nothing is written: the other change
+    /// would be lost otherwise.
+    public func save() throws {
+        let onDisk = try? Header.decode(PrivateFiles.read(path), path: path)
+        guard onDisk?.nonce == header.nonce else {
+            throw FleetError(.conflict, "the vault \(path) was changed by another fleetctl since this one opened it; nothing was written — run the command again")
+        }
+        try save(replace: true)
+    }
 
     private func save(replace: Bool) throws {
         var nonce = [UInt8](repeating: 0, count: Int(crypto_secretbox_noncebytes()))

@@ -34,6 +34,21 @@ struct VaultTests {
         #expect(try Vault.open(path: path, passphrase: pass).contents.entries.count == 1)
     }
 
+    @Test func concurrentChangeIsNotLost() throws {
+        let tmp = TempDir()
+        let path = tmp.sub("vault.sealed")
+        _ = try Vault.create(path: path, passphrase: pass, cost: .interactive)
+        let first = try Vault.open(path: path, passphrase: pass)
+        let second = try Vault.open(path: path, passphrase: pass)
+        first.contents.entries["a"] = entry("a")
+        try first.save()
+        second.contents.entries["b"] = entry("b")
+        let e = #expect(throws: FleetError.self) { try second.save() }
+        #expect(e?.code == .conflict)
+        #expect(Set(try Vault.open(path: path, passphrase: pass).contents.entries.keys) == ["a"])
+        try first.save()  // the one that wrote last may write again
+    }
+
     @Test func wrongPassphraseChangesNothing() throws {
         let tmp = TempDir()
         let path = tmp.sub("vault.sealed")
