@@ -66,7 +66,7 @@ public struct FleetStats: Sendable {
 
     /// Collects every relay's stats for `since`…`until` (relaynode's syntax: ISO 8601 or an age).
     public static func collect(database: FleetDatabase, since: String, until: String) throws -> FleetStats {
-        let lines = try database.relays().map { v -> RelayLine in
+        let lines = try perHost(database.relays()) { v -> RelayLine in
             let layout = RelayLayout(host: v.host, nickname: v.relay.nickname)
             do {
                 let r = try v.host.makeTransport().check(
