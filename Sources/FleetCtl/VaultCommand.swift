@@ -5,7 +5,7 @@ import Foundation
 struct VaultCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vault", abstract: "The passphrase-sealed vault of offline master keys.",
-        subcommands: [Initialize.self, Status.self])
+        subcommands: [Initialize.self, Status.self, Backup.self, Restore.self])
 
     struct Initialize: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "init", abstract: "Create an empty vault.")
@@ -51,6 +51,40 @@ struct VaultCommand: ParsableCommand {
                 guard let entries else { print("locked (pass --passphrase-file or set \(Passphrase.environmentVariable) to list its identities)"); return }
                 print("\(entries.count) master key\(entries.count == 1 ? "" : "s")")
                 for e in entries { print("  \(e.nickname)  \(e.rsaFingerprint)  \(e.ed25519Id)") }
+            }
+        }
+    }
+
+    struct Backup: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Copy the sealed vault to FILE (still sealed with the same passphrase) and check that the copy opens.")
+        @OptionGroup var fleet: FleetOptions
+        @Argument(help: "Where to write the copy; an existing file is never overwritten.") var file: String
+
+        func run() throws {
+            try reportingErrors {
+                var pass = try Passphrase.load(file: fleet.passphraseFile)
+                defer { for i in pass.indices { pass[i] = 0 } }
+                let n = try Vault.open(path: fleet.vaultPath, passphrase: pass).backup(to: file, passphrase: pass)
+                print("wrote \(file): \(n) master key\(n == 1 ? "" : "s"), sealed; it opened with the passphrase")
+            }
+        }
+    }
+
+    struct Restore: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Replace the vault with a backup, after checking it opens and holds every vaulted identity of the inventory.")
+        @OptionGroup var fleet: FleetOptions
+        @Argument(help: "A file written by 'fleetctl vault backup'.") var file: String
+        @Flag(help: "Restore even if the backup lacks identities the inventory has.") var force = false
+
+        func run() throws {
+            try reportingErrors {
+                var pass = try Passphrase.load(file: fleet.passphraseFile)
+                defer { for i in pass.indices { pass[i] = 0 } }
+                let required = Set(try fleet.openDatabase().relays().compactMap { $0.identity }.filter(\.masterInVault).map(\.ed25519Id))
+                let v = try Vault.restore(from: file, to: fleet.vaultPath, passphrase: pass, required: required, force: force)
+                print("restored \(fleet.vaultPath) from \(file): \(v.contents.entries.count) master keys")
             }
         }
     }

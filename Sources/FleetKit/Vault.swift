@@ -163,6 +163,38 @@ public final class Vault {
         header = h
     }
 
+    /// Copies the sealed vault to `destination` (0600, never over an existing file) and opens the
+    /// copy to prove it is complete. Returns how many master keys it holds.
+    @discardableResult
+    public func backup(to destination: String, passphrase: [UInt8]) throws -> Int {
+        let bytes = try PrivateFiles.read(path)
+        let dir = (destination as NSString).deletingLastPathComponent
+        if !dir.isEmpty && !FileManager.default.fileExists(atPath: dir) { try PrivateFiles.ensureDirectory(dir) }
+        try PrivateFiles.write(bytes, to: destination, replace: false)
+        let copy = try Vault.open(path: destination, passphrase: passphrase)
+        guard Set(copy.contents.entries.keys) == Set(contents.entries.keys) else {
+            throw FleetError(.io, "the backup \(destination) does not read back with the same keys; keep the original and try another place")
+        }
+        return copy.contents.entries.count
+    }
+
+    /// Replaces the vault at `path` with the backup at `source` after opening the backup with
+    /// `passphrase`. Refused when the backup lacks any identity in `required` (the ones the
+    /// inventory says are vaulted) unless `force`; the current vault is then left as it is.
+    @discardableResult
+    public static func restore(from source: String, to path: String, passphrase: [UInt8], required: Set<String>,
+                               force: Bool = false) throws -> Vault {
+        let backup = try Vault.open(path: source, passphrase: passphrase)
+        let missing = required.subtracting(backup.contents.entries.keys)
+        if !missing.isEmpty && !force {
+            throw FleetError(.conflict, "the backup \(source) lacks the master keys of \(missing.count) relay identit\(missing.count == 1 ? "y" : "ies") in the inventory (\(missing.sorted().joined(separator: ", "))); restoring it would lose them — the vault was left as it is (--force to restore anyway)")
+        }
+        let dir = (path as NSString).deletingLastPathComponent
+        if !dir.isEmpty { try PrivateFiles.ensureDirectory(dir) }
+        try PrivateFiles.write(try PrivateFiles.read(source), to: path, replace: true)
+        return try Vault.open(path: path, passphrase: passphrase)
+    }
+
     static func deriveKey(_ passphrase: [UInt8], header: Header) throws -> [UInt8] {
         guard !passphrase.isEmpty else { throw FleetError(.invalid, "the vault passphrase is empty") }
         var key = [UInt8](repeating: 0, count: Int(crypto_secretbox_keybytes()))

@@ -108,6 +108,16 @@ struct ProvisioningTests {
         let keys = try fleet.cli(["keys", "status"])
         #expect(keys.status == 0 && keys.stdoutText.contains("beta1"), "\(keys.stderrText)")
 
+        let events = try fleet.cli(["events", "--json"])
+        let kinds = try #require(try JSONSerialization.jsonObject(with: Data(events.stdout)) as? [[String: Any]])
+            .map { "\($0["kind"] ?? "")/\($0["relay"] ?? "-")" }
+        for expected in ["relay_created/alpha1", "relay_verified/alpha1", "relay_created/beta1", "master_vaulted/beta1", "cert_renewed/beta1"] {
+            #expect(kinds.contains(expected), "\(expected) in \(kinds)")
+        }
+        // The vault can be backed up, and the backup holds both identities.
+        let backup = try fleet.cli(["vault", "backup", fleet.tmp.sub("vault-backup")], passphrase: fleet.passphrase)
+        #expect(backup.status == 0 && backup.stdoutText.contains("2 master keys"), "\(backup.stderrText)")
+
         // Stopping works by pid file; a host that went down is reported on its relays only.
         #expect(try fleet.provisioner.stop(nickname: "alpha1"))
         #expect(try !fleet.provisioner.stop(nickname: "alpha1"))

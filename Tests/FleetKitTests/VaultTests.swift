@@ -49,6 +49,37 @@ struct VaultTests {
         try first.save()  // the one that wrote last may write again
     }
 
+    @Test func backupAndRestore() throws {
+        let tmp = TempDir()
+        let path = tmp.sub("vault.sealed")
+        let v = try Vault.create(path: path, passphrase: pass, cost: .interactive)
+        v.contents.entries["a-id"] = entry("a")
+        try v.save()
+        #expect(try v.backup(to: tmp.sub("backups/one"), passphrase: pass) == 1)
+        #expect(fileMode(tmp.sub("backups/one")) == 0o600 && fileMode(tmp.sub("backups")) == 0o700)
+        #expect(try #require(#expect(throws: FleetError.self) { try v.backup(to: tmp.sub("backups/one"), passphrase: pass) }).code == .conflict)
+
+        v.contents.entries["b-id"] = entry("b")
+        try v.save()
+        let current = sha(path)
+        // The older backup lacks b: refused, the vault untouched.
+        let refused = #expect(throws: FleetError.self) {
+            try Vault.restore(from: tmp.sub("backups/one"), to: path, passphrase: pass, required: ["a-id", "b-id"])
+        }
+        #expect(refused?.code == .conflict && refused?.context.contains("b-id") == true)
+        #expect(sha(path) == current)
+        // A wrong passphrase for the backup: refused, untouched.
+        #expect(throws: FleetError.self) {
+            try Vault.restore(from: tmp.sub("backups/one"), to: path, passphrase: Array("nope".utf8), required: [])
+        }
+        #expect(sha(path) == current)
+        // Lost vault: the backup brings back what it holds.
+        try FileManager.default.removeItem(atPath: path)
+        let back = try Vault.restore(from: tmp.sub("backups/one"), to: path, passphrase: pass, required: ["a-id"])
+        #expect(Set(back.contents.entries.keys) == ["a-id"])
+        #expect(fileMode(path) == 0o600)
+    }
+
     @Test func wrongPassphraseChangesNothing() throws {
         let tmp = TempDir()
         let path = tmp.sub("vault.sealed")
