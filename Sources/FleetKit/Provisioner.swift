@@ -50,8 +50,15 @@ public struct Provisioner: Sendable {
         let layout = RelayLayout(host: host, nickname: req.nickname)
         let rn = host.relaynodePath
 
-        // Claim the directory on the host: a leftover directory is never overwritten.
-        let claim = try t.run(["sh", "-c", #"umask 077 && mkdir -p "$1" && mkdir "$2""#, "sh", host.dataRoot, layout.directory], timeout: 30)
+        // Claim the directory on the host, marked as being created until the inventory has the
+        // relay. A directory without the mark is never touched.
+        let claimArgv = ["sh", "-c", #"umask 077 && mkdir -p "$1" && mkdir "$2" && : > "$2/.creating""#, "sh", host.dataRoot, layout.directory]
+        var claim = try t.run(claimArgv, timeout: 30)
+        if claim.status != 0, try t.run(["test", "-f", layout.creatingMark], timeout: 30).status == 0 {
+            // An earlier `relay create` of this nickname was interrupted: roll it back, then go on.
+            try rollBackUnfinished(nickname: req.nickname, layout: layout, transport: t, vault: vault, host: host)
+            claim = try t.run(claimArgv, timeout: 30)
+        }
         guard claim.status == 0 else {
             throw FleetError(.conflict, "cannot create \(layout.directory) on host \(host.name) (\(claim.lastErrorLine)); if a relay directory is left there from before, move it away — nothing was changed")
         }
@@ -84,6 +91,7 @@ public struct Provisioner: Sendable {
             started = true
             try verify(address: req.orAddress, port: req.orPort, rsaFingerprint: status.rsaFingerprint, ed25519: status.ed25519Identity,
                        within: startTimeout, log: { try? t.run(["tail", "-n", "5", layout.logFile], timeout: 10).stdoutText })
+            defer { _ = try? t.run(["rm", "-f", "--", layout.creatingMark], timeout: 30) }
             return try database.insertRelay(relay, identity: (status.rsaFingerprint, status.ed25519Identity, status.signingExpires), events: [
                 FleetEvent(kind: .relayCreated, detail: "\(status.rsaFingerprint) \(status.ed25519Identity) on \(req.orAddress):\(req.orPort)"),
                 FleetEvent(kind: .masterVaulted, detail: status.ed25519Identity),
@@ -101,6 +109,22 @@ public struct Provisioner: Sendable {
             try? database.record(FleetEvent(kind: .relayCreateFailed, hostId: host.id, detail: "\(req.nickname): \(error)"))
             throw error
         }
+    }
+
+    /// Undoes what an interrupted `relay create` left: its process, its directory (marked
+    /// `.creating`), and a vault entry under its nickname that the inventory does not know.
+    func rollBackUnfinished(nickname: String, layout: RelayLayout, transport t: any HostTransport, vault: Vault, host: HostRecord) throws {
+        _ = try? stop(layout: layout, transport: t)
+        try t.check(["sh", "-c", #"find "$1" -type f -exec shred -u {} + 2>/dev/null; rm -rf -- "$1""#, "sh", layout.directory],
+                    timeout: 60, "removing the unfinished relay directory \(layout.directory)")
+        let known = Set(try database.relays().compactMap { $0.identity?.ed25519Id })
+        let stale = vault.contents.entries.filter { $0.value.nickname == nickname && !known.contains($0.key) }.map(\.key)
+        if !stale.isEmpty {
+            for k in stale { vault.contents.entries[k] = nil }
+            try vault.save()
+        }
+        try database.record(FleetEvent(kind: .relayCreateFailed, hostId: host.id,
+                                       detail: "\(nickname): rolled back an interrupted create (\(stale.count) unused vault entr\(stale.count == 1 ? "y" : "ies"))"))
     }
 
     /// Checks a request against the inventory without touching any host: a valid nickname, a

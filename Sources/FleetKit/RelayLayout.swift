@@ -11,6 +11,8 @@ public struct RelayLayout: Sendable {
     public var logFile: String { directory + "/relaynode.log" }
     /// Where `keys offline-master` writes the master secret before fleetctl vaults and shreds it.
     public var masterOut: String { directory + "/offline-master" }
+    /// Present while `relay create` has not finished; lets a re-run roll an interrupted one back.
+    public var creatingMark: String { directory + "/.creating" }
     /// Where a new signing key and certificate wait to be installed.
     public var signingIn: String { directory + "/signing-new" }
 }

@@ -136,8 +136,8 @@ struct ProvisioningTests {
         let pa = freeLoopbackPort()
         try fleet.provisioner.create(.init(nickname: "alpha1", hostName: "alpha", orAddress: "127.0.0.1", orPort: pa, role: .nonExit),
                                      vault: fleet.vault)
-        let vaultBefore = sha(fleet.vaultPath)
-        let relaysBefore = try fleet.db.relays()
+        var vaultBefore = sha(fleet.vaultPath)
+        var relaysBefore = try fleet.db.relays()
 
         func unchanged(_ what: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
             #expect(sha(fleet.vaultPath) == vaultBefore, "\(what): vault changed", sourceLocation: sourceLocation)
@@ -180,6 +180,33 @@ struct ProvisioningTests {
         #expect(try fleet.db.relays() == relaysBefore)
         #expect(try fleet.db.events().first?.kind == .relayCreateFailed)
         #expect(try FileManager.default.contentsOfDirectory(atPath: fleet.tmp.sub("alpha")) == ["alpha1"])
+
+        // An interrupted create (killed after the vault took the key, before the inventory
+        // recorded the relay) is rolled back by the next create of that nickname, which then works.
+        let gen = try Subprocess.run(["sh", "-c", #"umask 077 && mkdir -p "$1/data" && : > "$1/.creating" && "$2" keys generate --data-directory "$1/data" --json"#,
+                                      "sh", fleet.tmp.sub("alpha/alpha4"), Binaries.relaynode], timeout: 60)
+        #expect(gen.status == 0, "\(gen.stderrText)")
+        let halfVault = try Vault.open(path: fleet.vaultPath, passphrase: Array(fleet.passphrase.utf8))
+        halfVault.contents.entries["stale-id"] = VaultContents.Entry(nickname: "alpha4", rsaFingerprint: String(repeating: "D", count: 40),
+                                                                     ed25519Id: "stale-id", masterSecretFile: [1, 2, 3], storedAt: 0)
+        try halfVault.save()
+        let redone = try fleet.provisioner.create(.init(nickname: "alpha4", hostName: "alpha", orAddress: "127.0.0.1", orPort: freeLoopbackPort(), role: .nonExit),
+                                                  vault: halfVault)
+        #expect(halfVault.contents.entries["stale-id"] == nil)
+        #expect(halfVault.contents.entries[redone.identity!.ed25519Id] != nil)
+        #expect(!FileManager.default.fileExists(atPath: fleet.tmp.sub("alpha/alpha4/.creating")))
+        // A directory that fleetctl did not mark is never taken over.
+        try FileManager.default.createDirectory(atPath: fleet.tmp.sub("alpha/alpha5"), withIntermediateDirectories: false)
+        let foreign = #expect(throws: FleetError.self) {
+            try fleet.provisioner.create(.init(nickname: "alpha5", hostName: "alpha", orAddress: "127.0.0.1", orPort: freeLoopbackPort(), role: .nonExit),
+                                         vault: halfVault)
+        }
+        #expect(foreign?.code == .conflict)
+        #expect(try fleet.provisioner.stop(nickname: "alpha4"))
+        try FileManager.default.removeItem(atPath: fleet.tmp.sub("alpha/alpha5"))
+        relaysBefore = try fleet.db.relays()
+        vaultBefore = sha(fleet.vaultPath)
+        _ = vaultBefore
 
         // Wrong passphrase, through the CLI: refused before any host is touched.
         let vaultNow = sha(fleet.vaultPath)
