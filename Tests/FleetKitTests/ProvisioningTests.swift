@@ -260,8 +260,16 @@ struct ProvisioningTests {
             try fleet.provisioner.verify(address: "127.0.0.1", port: pa, rsaFingerprint: a.identity!.rsaFingerprint, ed25519: a.identity!.ed25519Id, within: 10)
             try fleet.provisioner.verify(address: "127.0.0.11", port: pb, rsaFingerprint: b.identity!.rsaFingerprint, ed25519: b.identity!.ed25519Id, within: 10)
         }
+        let health = try RelayHealth.collect(database: fleet.db)
+        #expect(health.map(\.nickname) == ["alpha1", "beta1"])
+        #expect(health.allSatisfy { $0.healthy && $0.running == true && $0.problems.isEmpty }, "\(health)")
+        #expect(try fleet.cli(["health"]).status == 0)
         #expect(try fleet.provisioner.stop(nickname: "alpha1"))
         #expect(try fleet.provisioner.stop(nickname: "beta1"))
+        let stopped = try RelayHealth.collect(database: fleet.db)
+        #expect(stopped.allSatisfy { !$0.healthy && $0.running == false && !$0.problems.isEmpty }, "\(stopped)")
+        let cliHealth = try fleet.cli(["health"])
+        #expect(cliHealth.status == 1 && cliHealth.stdoutText.contains("UNHEALTHY"), "\(cliHealth.stdoutText)")
 
         let stats = try FleetStats.collect(database: fleet.db, since: "2h", until: "now")
         #expect(stats.relays.allSatisfy { $0.problem == nil }, "\(stats.relays.map(\.problem))")
