@@ -21,6 +21,9 @@ public struct CommandResult: Sendable {
 /// posix_spawn, a clean signal mask and default dispositions, so it also behaves when called
 /// from a thread of Swift concurrency.
 public enum Subprocess {
+    /// Environment variables a child does not inherit.
+    public static let withheld: Set<String> = ["RELAYFLEET_PASSPHRASE"]
+
     public static func run(_ argv: [String], stdin input: [UInt8] = [], timeout: TimeInterval,
                            environment: [String: String]? = nil) throws -> CommandResult {
         precondition(!argv.isEmpty)
@@ -55,14 +58,14 @@ public enum Subprocess {
 
         let args: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
         defer { for a in args { free(a) } }
-        var envp: [UnsafeMutablePointer<CChar>?]? = environment.map { $0.map { strdup("\($0.key)=\($0.value)") } + [nil] }
-        defer { envp?.forEach { free($0) } }
+        // Children inherit the environment without the vault passphrase: not ssh (whose SendEnv
+        // could forward it), not relaynode (whose detached `run` would keep it in
+        // /proc/PID/environ). An explicit `environment` is passed as given.
+        let env = environment ?? ProcessInfo.processInfo.environment.filter { !Subprocess.withheld.contains($0.key) }
+        var envp: [UnsafeMutablePointer<CChar>?] = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { envp.forEach { free($0) } }
         var pid: pid_t = 0
-        let rc: Int32 = if envp != nil {
-            envp!.withUnsafeMutableBufferPointer { posix_spawnp(&pid, argv[0], &actions, &attr, args, $0.baseAddress) }
-        } else {
-            posix_spawnp(&pid, argv[0], &actions, &attr, args, environ)
-        }
+        let rc = envp.withUnsafeMutableBufferPointer { posix_spawnp(&pid, argv[0], &actions, &attr, args, $0.baseAddress) }
         close(inPipe[0]); close(outPipe[1]); close(errPipe[1])
         guard rc == 0 else {
             close(inPipe[1]); close(outPipe[0]); close(errPipe[0])

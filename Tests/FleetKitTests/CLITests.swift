@@ -1,6 +1,9 @@
 import FleetKit
 import Foundation
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @Suite("fleetctl hosts and vault")
 struct CLITests {
@@ -38,5 +41,25 @@ struct CLITests {
         #expect(open.stdoutText.contains("\"unlocked\" : true"), "\(open.stdoutText)")
         let bad = try fleetctl(db + ["vault", "status"], passphrase: "wrong")
         #expect(bad.status == 1 && bad.stderrText.contains("wrong passphrase"))
+    }
+
+    /// The passphrase given to fleetctl in its environment is not inherited by what it runs on a
+    /// host: here a stand-in "relaynode" that records its environment and fails.
+    @Test(.timeLimit(.minutes(2)))
+    func commandsOnHostsDoNotInheritThePassphrase() throws {
+        let tmp = TempDir()
+        let db = ["--fleet-db", tmp.sub("f/fleet.sqlite3")]
+        let script = tmp.sub("fake-relaynode")
+        try "#!/bin/sh\nenv > \(tmp.sub("env.txt"))\necho 'fake relaynode refuses' >&2\nexit 1\n".write(toFile: script, atomically: true, encoding: .utf8)
+        chmod(script, 0o700)
+        #expect(try fleetctl(db + ["host", "add", "h", "--address", "127.0.0.1", "--data-root", tmp.sub("root"), "--relaynode-path", script]).status == 0)
+        #expect(try fleetctl(db + ["vault", "init", "--kdf", "interactive"], passphrase: "leak-canary-9431").status == 0)
+        let r = try fleetctl(db + ["relay", "create", "r1", "--host", "h", "--orport", "127.0.0.1:9999"], passphrase: "leak-canary-9431")
+        #expect(r.status == 1 && r.stderrText.contains("fake relaynode refuses"), "\(r.stderrText)")
+        let env = try String(contentsOfFile: tmp.sub("env.txt"), encoding: .utf8)
+        let leaked = env.contains("leak-canary-9431"), hasPath = env.contains("PATH=")
+        #expect(!leaked, "the passphrase reached the environment of a command run on the host")
+        #expect(hasPath, "the rest of the environment is passed on")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: tmp.sub("root")).isEmpty, "the failed create left nothing")
     }
 }
