@@ -4,8 +4,8 @@ import Foundation
 
 struct HostCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "host", abstract: "Add, list and remove the hosts relays run on.",
-        subcommands: [Add.self, List.self, Remove.self])
+        commandName: "host", abstract: "Add, list, check and remove the hosts relays run on.",
+        subcommands: [Add.self, List.self, Check.self, Remove.self])
 
     struct Add: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Add a host to the inventory.")
@@ -60,6 +60,29 @@ struct HostCommand: ParsableCommand {
                         [$0.name, $0.transportLabel, $0.address, $0.containerEngine.rawValue, String(count($0)), $0.dataRoot]
                     })
                 }
+            }
+        }
+    }
+
+    struct Check: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Reach each host (or the named ones) and report its relaynode version; exit 1 if any fails.")
+        @OptionGroup var fleet: FleetOptions
+        @Argument(help: "Host names; all hosts when none.") var names: [String] = []
+
+        func run() throws {
+            try reportingErrors {
+                let db = try fleet.openDatabase()
+                let hosts = names.isEmpty ? try db.hosts() : try names.map { try db.host(named: $0) }
+                var failed = false
+                for h in hosts {
+                    do {
+                        print("\(h.name): ok, relaynode \(try Provisioner.checkHost(h)) (\(h.transportLabel))")
+                    } catch {
+                        failed = true
+                        print("\(h.name): FAILED: \(error)")
+                    }
+                }
+                if failed { throw ExitCode(1) }
             }
         }
     }

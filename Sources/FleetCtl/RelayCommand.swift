@@ -4,8 +4,8 @@ import Foundation
 
 struct RelayCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "relay", abstract: "Create, list, show and stop relays.",
-        subcommands: [Create.self, List.self, Show.self, Stop.self])
+        commandName: "relay", abstract: "Create, list, show, start and stop relays.",
+        subcommands: [Create.self, List.self, Show.self, Start.self, Stop.self])
 
     struct Create: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -82,6 +82,19 @@ struct RelayCommand: ParsableCommand {
                     ("directory", RelayLayout(host: v.host, nickname: v.relay.nickname).directory),
                 ]
                 for (k, val) in rows { print(k.padding(toLength: 22, withPad: " ", startingAt: 0) + val) }
+            }
+        }
+    }
+
+    struct Start: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Start a stopped relay on its host and prove its identity with a link handshake.")
+        @OptionGroup var fleet: FleetOptions
+        @Argument var nickname: String
+
+        func run() throws {
+            try reportingErrors {
+                let started = try fleet.provisioner().restart(nickname: nickname, onlyIfStopped: true)
+                print(started ? "started \(nickname); a link handshake proved its identity" : "\(nickname) is already running")
             }
         }
     }

@@ -304,17 +304,31 @@ public struct Provisioner: Sendable {
     }
 
     /// Restarts a relay (stop by pid file, start, prove its identity): how a renewed certificate
-    /// takes effect until relaynode reloads keys without a restart.
-    public func restart(nickname: String) throws {
+    /// takes effect until relaynode reloads keys without a restart. With `onlyIfStopped`, a relay
+    /// that is running is left alone and false returned.
+    @discardableResult
+    public func restart(nickname: String, onlyIfStopped: Bool = false) throws -> Bool {
         let v = try database.relay(named: nickname)
         guard let identity = v.identity else { throw FleetError(.notFound, "relay \(nickname) has no recorded identity") }
         let t = v.host.makeTransport()
         let layout = RelayLayout(host: v.host, nickname: nickname)
+        if onlyIfStopped {
+            let alive = try t.run(["sh", "-c", #"p=$(cat "$1" 2>/dev/null) && [ -d /proc/$p ] && ! grep -q '^[^ ]* ([^)]*) Z' /proc/$p/stat"#,
+                                   "sh", layout.pidFile], timeout: 30)
+            if alive.status == 0 { return false }
+        }
         try stop(layout: layout, transport: t)
         try start(layout: layout, relaynode: v.host.relaynodePath, transport: t)
         try verify(address: v.relay.orAddress, port: v.relay.orPort, rsaFingerprint: identity.rsaFingerprint,
                    ed25519: identity.ed25519Id, within: startTimeout,
                    log: { try? t.run(["tail", "-n", "5", layout.logFile], timeout: 10).stdoutText })
-        try database.record(FleetEvent(kind: .relayStarted, hostId: v.host.id, relayId: v.relay.id, detail: "restarted on \(v.host.name)"))
+        try database.record(FleetEvent(kind: .relayStarted, hostId: v.host.id, relayId: v.relay.id, detail: "started on \(v.host.name)"))
+        return true
+    }
+
+    /// Reaches a host and asks its relaynode for its version.
+    public static func checkHost(_ host: HostRecord) throws -> String {
+        let r = try host.makeTransport().check([host.relaynodePath, "--version"], timeout: 30, "running \(host.relaynodePath) --version")
+        return r.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }

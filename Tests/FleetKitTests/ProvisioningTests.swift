@@ -119,9 +119,17 @@ struct ProvisioningTests {
         #expect(backup.status == 0 && backup.stdoutText.contains("2 master keys"), "\(backup.stderrText)")
 
         // Stopping works by pid file; a host that went down is reported on its relays only.
+        let check = try fleet.cli(["host", "check"])
+        #expect(check.status == 0 && check.stdoutText.contains("beta: ok, relaynode 0.1.0"), "\(check.stdoutText)")
         #expect(try fleet.provisioner.stop(nickname: "alpha1"))
         #expect(try !fleet.provisioner.stop(nickname: "alpha1"))
+        let start = try fleet.cli(["relay", "start", "alpha1"])
+        #expect(start.status == 0 && start.stdoutText.contains("started alpha1"), "\(start.stderrText)")
+        #expect(try fleet.cli(["relay", "start", "alpha1"]).stdoutText.contains("already running"))
+        #expect(try fleet.provisioner.stop(nickname: "alpha1"))
         fleet.server.stop()
+        let checkDown = try fleet.cli(["host", "check"])
+        #expect(checkDown.status == 1 && checkDown.stdoutText.contains("beta: FAILED") && checkDown.stdoutText.contains("alpha: ok"))
         let down = try fleet.provisioner.keyStatus()
         #expect(down[0].problem == nil)
         #expect(down[1].problem?.contains("cannot reach host") == true, "\(down)")
