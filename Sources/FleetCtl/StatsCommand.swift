@@ -11,11 +11,20 @@ struct StatsCommand: ParsableCommand {
     @Option(help: "Start of the period.") var since: String = "24h"
     @Option(help: "End of the period.") var until: String = "now"
     @Flag(help: "Print JSON.") var json = false
+    @Flag(help: "Print CSV.") var csv = false
+    @Flag(help: "Print Prometheus text exposition (tor_relay_fleet_* gauges).") var prometheus = false
 
     func run() throws {
         try reportingErrors {
+            guard [json, csv, prometheus].filter({ $0 }).count <= 1 else {
+                throw FleetError(.invalid, "choose one of --json, --csv and --prometheus")
+            }
             let stats = try FleetStats.collect(database: fleet.openDatabase(), since: since, until: until)
-            if json {
+            if csv {
+                print(stats.csv(), terminator: "")
+            } else if prometheus {
+                print(stats.prometheusText(), terminator: "")
+            } else if json {
                 func obj(_ t: TrafficSummary) -> [String: Any] {
                     ["read": t.read, "written": t.written, "dir_read": t.dirRead, "dir_written": t.dirWritten,
                      "peak_read_rate": t.peakReadRate, "peak_write_rate": t.peakWriteRate]

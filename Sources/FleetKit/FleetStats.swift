@@ -83,3 +83,49 @@ public struct FleetStats: Sendable {
         return FleetStats(since: since, until: until, relays: lines)
     }
 }
+
+extension FleetStats {
+    /// Prometheus text exposition: `tor_relay_fleet_*` gauges per relay (labels relay, host),
+    /// per host (label host), and for the fleet (no label), plus one `..._up` per relay (1 when
+    /// its numbers could be read).
+    public func prometheusText() -> String {
+        var out: [String] = []
+        func esc(_ s: String) -> String {
+            s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n")
+        }
+        let metrics: [(String, String, (TrafficSummary) -> UInt64)] = [
+            ("tor_relay_fleet_read_bytes", "Bytes read in the period (relaynode stats).", \.read),
+            ("tor_relay_fleet_written_bytes", "Bytes written in the period.", \.written),
+            ("tor_relay_fleet_dir_read_bytes", "Directory bytes read in the period.", \.dirRead),
+            ("tor_relay_fleet_dir_written_bytes", "Directory bytes written in the period.", \.dirWritten),
+            ("tor_relay_fleet_peak_read_rate_bytes", "Highest 10-second read rate in the period, bytes/s.", \.peakReadRate),
+            ("tor_relay_fleet_peak_write_rate_bytes", "Highest 10-second write rate in the period, bytes/s.", \.peakWriteRate),
+        ]
+        for (name, help, value) in metrics {
+            out.append("# HELP \(name) \(help)")
+            out.append("# TYPE \(name) gauge")
+            for r in relays { if let t = r.traffic { out.append("\(name){relay=\"\(esc(r.nickname))\",host=\"\(esc(r.host))\"} \(value(t))") } }
+            for h in hosts { out.append("\(name){host=\"\(esc(h.name))\"} \(value(h.traffic))") }
+            out.append("\(name) \(value(fleet))")
+        }
+        out.append("# HELP tor_relay_fleet_up 1 when the relay's statistics could be read from its host.")
+        out.append("# TYPE tor_relay_fleet_up gauge")
+        for r in relays { out.append("tor_relay_fleet_up{relay=\"\(esc(r.nickname))\",host=\"\(esc(r.host))\"} \(r.traffic == nil ? 0 : 1)") }
+        return out.joined(separator: "\n") + "\n"
+    }
+
+    /// CSV: one line per relay, then per host and the fleet (`scope` says which).
+    public func csv() -> String {
+        var lines = ["scope,name,host,read,written,dir_read,dir_written,peak_read_rate,peak_write_rate,problem"]
+        func q(_ s: String) -> String { s.contains(where: { ",\"\n".contains($0) }) ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s }
+        func row(_ scope: String, _ name: String, _ host: String, _ t: TrafficSummary?, _ problem: String?) -> String {
+            let n = t.map { [$0.read, $0.written, $0.dirRead, $0.dirWritten, $0.peakReadRate, $0.peakWriteRate].map(String.init) }
+                ?? Array(repeating: "", count: 6)
+            return ([scope, q(name), q(host)] + n + [q(problem ?? "")]).joined(separator: ",")
+        }
+        for r in relays { lines.append(row("relay", r.nickname, r.host, r.traffic, r.problem)) }
+        for h in hosts { lines.append(row("host", h.name, h.name, h.traffic, nil)) }
+        lines.append(row("fleet", "fleet", "", fleet, nil))
+        return lines.joined(separator: "\n") + "\n"
+    }
+}

@@ -308,6 +308,19 @@ struct ProvisioningTests {
         let o = try #require(try JSONSerialization.jsonObject(with: Data(cli.stdout)) as? [String: Any])
         #expect(((o["fleet"] as? [String: Any])?["read"] as? NSNumber)?.uint64Value == da.0 + db.0)
 
+        let prom = stats.prometheusText()
+        #expect(prom.contains("tor_relay_fleet_read_bytes{relay=\"alpha1\",host=\"alpha\"} \(da.0)\n"))
+        #expect(prom.contains("tor_relay_fleet_read_bytes{host=\"beta\"} \(db.0)\n"))
+        #expect(prom.contains("tor_relay_fleet_read_bytes \(da.0 + db.0)\n"))
+        #expect(prom.contains("tor_relay_fleet_up{relay=\"beta1\",host=\"beta\"} 1\n"))
+        let csv = try fleet.cli(["stats", "--csv", "--since", "2h"])
+        let csvLines = csv.stdoutText.split(separator: "\n").map(String.init)
+        #expect(csvLines.count == 1 + 2 + 2 + 1, "\(csvLines)")
+        #expect(csvLines.last?.hasPrefix("fleet,fleet,,\(da.0 + db.0),\(da.1 + db.1),") == true, "\(csvLines)")
+        #expect(csvLines.contains { $0.hasPrefix("relay,alpha1,alpha,\(da.0),\(da.1),") })
+        #expect(csv.stdoutText.hasPrefix("scope,name,host,read,written"))
+        #expect(try fleet.cli(["stats", "--csv", "--json"]).status == 1)
+
         // A host that is down is listed with its problem; the other still counts.
         fleet.server.stop()
         let partial = try FleetStats.collect(database: fleet.db, since: "2h", until: "now")
