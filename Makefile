@@ -1,13 +1,15 @@
 # relayfleet — the two commands an operator needs:
-#   make demo   the main job: a local relay identity made, inspected, and proven against C tor
-#   make test   every test (unit, vectors, and interop with Debian's real tor)
+#   make demo   the main job: a private Tor network on 127.0.0.1 (C tor authorities, relays and
+#               a client) with relaynodes in it, real client traffic through them as guard,
+#               middle and exit
+#   make test   every test: unit, vectors, and the interop suite against Debian's real tor
 # Both install the Debian packages they need first (apt-get, as root or through sudo).
 
 APT_PACKAGES := libssl-dev libsodium-dev libsqlite3-dev pkg-config tor
 SWIFT ?= swift
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps build release test demo migrations clean
+.PHONY: deps build release test demo bench-network migrations clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -28,9 +30,15 @@ test: deps
 	./scripts/gen-migrations --check
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+	./scripts/privnet check --relaynode-bin "$$($(SWIFT) build --show-bin-path)/relaynode"
 
 demo: build
-	./scripts/demo
+	./scripts/privnet demo --relaynode-bin "$$($(SWIFT) build --show-bin-path)/relaynode"
+
+# The issue-5 benchmark: 8 parallel bulk downloads through a relaynode middle vs a C tor
+# middle in the same private network (release build).
+bench-network: release
+	./scripts/privnet bench --relaynode-bin "$$($(SWIFT) build -c release --show-bin-path)/relaynode"
 
 migrations:
 	./scripts/gen-migrations

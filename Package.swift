@@ -9,6 +9,8 @@ let package = Package(
     products: [
         .executable(name: "relaynode", targets: ["RelayNode"]),
         .executable(name: "fleetctl", targets: ["FleetCtl"]),
+        // For the libFuzzer driver package in Tests/Fuzz (scripts/fuzz), which builds apart.
+        .library(name: "FuzzTargets", targets: ["FuzzTargets"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -48,8 +50,10 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         ]),
         .target(name: "FleetKit", dependencies: [
             // CSodium: argon2id (crypto_pwhash) and secretbox seal the fleet vault.
@@ -63,6 +67,11 @@ let package = Package(
         .testTarget(name: "TorCryptoTests", dependencies: ["TorCrypto"], resources: [.copy("Vectors")]),
         .testTarget(name: "TorProtocolTests", dependencies: ["TorProtocol", "TorCrypto"], resources: [.copy("Vectors")]),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .target(name: "FuzzTargets", dependencies: [
+            "TorProtocol", "TorCrypto", "RelayCore",
+            .product(name: "NIOCore", package: "swift-nio"),
+        ], path: "Tests/FuzzTargets"),
+        .testTarget(name: "FuzzRegressionTests", dependencies: ["FuzzTargets"]),
         .testTarget(name: "RelayCoreTests", dependencies: [
             "RelayCore", "TorProtocol", "TorCrypto", "TestSupport",
             .product(name: "NIOCore", package: "swift-nio"),

@@ -11,7 +11,7 @@ import TorProtocol
 /// running state.
 struct DescriptorMaker: Sendable {
     let config: RelayConfig
-    let keys: RelayKeys
+    let keys: LiveKeys
     /// The ORPort as published (the bound port when the config says 0).
     let orPort: Int
     let address: [UInt8]
@@ -34,10 +34,11 @@ struct DescriptorMaker: Sendable {
 
     /// A signed descriptor and extra-info document for `now`.
     func make(now: Date, observedBandwidth: Int, historyLines: [String]) throws -> (ServerDescriptor, ExtraInfoDocument) {
-        let extra = try ExtraInfoDocument(nickname: config.nickname, keys: keys, published: now, historyLines: historyLines)
+        let k = keys.current
+        let extra = try ExtraInfoDocument(nickname: config.nickname, keys: k, published: now, historyLines: historyLines)
         var c = try content(now: now, observedBandwidth: observedBandwidth)
         c.extraInfoDigest = (extra.sha1Hex, extra.sha256Base64)
-        return (try ServerDescriptor(content: c, keys: keys), extra)
+        return (try ServerDescriptor(content: c, keys: k), extra)
     }
 
     /// The address to publish: `Address`, else the first ORPort bound to a specific IPv4 address.
@@ -143,6 +144,7 @@ struct DescriptorPublisher: Service {
 
     private func loop() async {
         var lastContent: ServerDescriptorContent?
+        var lastKeys = [UInt8]()
         var lastPublished = Date.distantPast
         var pending = [DirAuthorityConfig]()
         var lastBody = [UInt8]()
@@ -156,11 +158,15 @@ struct DescriptorPublisher: Service {
                 if let last = lastContent {
                     comparable.published = last.published
                     comparable.uptime = last.uptime
-                    if Self.bandwidthSimilar(last.bandwidthObserved, content.bandwidthObserved) || now.timeIntervalSince(lastPublished) < 3 * 3600 {
+                    // A first non-zero figure goes out at once (a weight of 0 is never chosen);
+                    // other changes wait 3 hours and must be at least twofold (as CTor).
+                    let firstFigure = last.bandwidthObserved == 0 && content.bandwidthObserved > 0
+                    if !firstFigure && (Self.bandwidthSimilar(last.bandwidthObserved, content.bandwidthObserved) || now.timeIntervalSince(lastPublished) < 3 * 3600) {
                         comparable.bandwidthObserved = last.bandwidthObserved
                     }
                 }
-                let reason: String? = lastContent == nil ? "start" : comparable != lastContent! ? "changed"
+                let keyState = KeyMaintenance.publicState(maker.keys.current)
+                let reason: String? = lastContent == nil ? "start" : keyState != lastKeys ? "keys changed" : comparable != lastContent! ? "changed"
                     : now.timeIntervalSince(lastPublished) >= Self.forceInterval ? "periodic" : nil
                 if let reason {
                     let (desc, extra) = try maker.make(now: now, observedBandwidth: content.bandwidthObserved, historyLines: historyLines(now))
@@ -170,6 +176,7 @@ struct DescriptorPublisher: Service {
                         publishedAt: now, digest: desc.digest.upperHexString, descriptor: desc.text, extraInfo: extra.text, reason: reason))
                     cache.setOwnDescriptor(desc.bytes, extraInfo: Array(extra.text.utf8))
                     lastContent = content
+                    lastKeys = keyState
                     lastPublished = now
                     logger.info("publishing descriptor", metadata: ["reason": "\(reason)", "digest": "\(desc.digest.upperHexString)"])
                     pending = uploader.authorities

@@ -9,7 +9,7 @@ import TorProtocol
 /// one of them back to our ORPort. Retried soon after a failure (through another relay),
 /// repeated every 20 minutes after a success; each result is logged and recorded.
 struct ReachabilitySelfTest: Service {
-    let ourself: CircuitHopTarget
+    let ourself: @Sendable () -> CircuitHopTarget
     let cache: DirectoryCache
     let connector: @Sendable () -> LinkConnector?
     let retryAfterFailure: Duration
@@ -31,7 +31,7 @@ struct ReachabilitySelfTest: Service {
             }
             let wait: Duration
             do {
-                let took = try await ReachabilityProbe.run(via: via, to: ourself, connector: connector)
+                let took = try await ReachabilityProbe.run(via: via, to: ourself(), connector: connector)
                 let ms = Int(Double(took.components.seconds) * 1000 + Double(took.components.attoseconds) / 1e15)
                 let detail = "circuit through \(via.rsa.hex) back to our ORPort in \(ms) ms"
                 if lastOutcome != true { logger.notice("self-test: ORPort reachable", metadata: ["via": "\(via.rsa.hex)", "ms": "\(ms)"]) }
@@ -53,9 +53,10 @@ struct ReachabilitySelfTest: Service {
     /// A random running relay from the microdesc consensus (not us) whose microdescriptor we hold.
     func pickRelay(avoiding tried: Set<[UInt8]>) -> CircuitHopTarget? {
         let docs = cache.snapshot
+        let ourIdentity = ourself().rsa.bytes
         guard let consensus = docs.consensus[.microdesc] else { return nil }
         var candidates = [CircuitHopTarget]()
-        for r in consensus.routers where r.identity != ourself.rsa.bytes && r.flags.contains("Running") && r.flags.contains("Valid") {
+        for r in consensus.routers where r.identity != ourIdentity && r.flags.contains("Running") && r.flags.contains("Valid") {
             guard let digest = r.microdescDigest, let md = docs.microdescriptors[digest],
                   let parsed = try? Microdescriptor(parsing: md), let ntor = try? Curve25519PublicKey(bytes: parsed.ntorOnionKey),
                   let rsa = try? RSAFingerprint(bytes: r.identity) else { continue }

@@ -38,6 +38,7 @@ struct RunCommand: AsyncParsableCommand {
         let threads = prepared.config.numCPUs == 0 ? System.coreCount : prepared.config.numCPUs
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         let keys = prepared.keys
+        let live = LiveKeys(keys)
         let handshakes = TorCircuitHandshakes(identity: keys.rsaFingerprint, ed25519: keys.masterPublic,
                                               onionKeys: [keys.onionCurrent.ntor] + (keys.onionPrevious.map { [$0.ntor] } ?? []))
         let workers = OnionskinWorkers(threads: threads)
@@ -47,9 +48,15 @@ struct RunCommand: AsyncParsableCommand {
         let relay = RelayContext(handshakes: handshakes, workers: workers, registry: LinkRegistry(), stats: CircuitStats(),
                                  limits: CircuitLimits(), ourIdentity: keys.rsaFingerprint, logger: logger,
                                  exitPolicy: prepared.exitPolicy, directory: directory)
+        // CTor's default rate (1 GByte/s) is no limit in practice: only a configured one is enforced.
+        let limited = config.bandwidthRate < RelayConfig().bandwidthRate || config.bandwidthBurst < RelayConfig().bandwidthBurst
+        let limiter = limited ? BandwidthLimiter(rate: config.bandwidthRate, burst: config.bandwidthBurst) : nil
+        let refill = limiter?.start(on: group.next())
+        defer { refill?.cancel() }
+        if let limiter { logger.notice("bandwidth limited", metadata: ["rate": "\(limiter.rate)", "burst": "\(limiter.burst)"]) }
         let env = LinkEnvironment(credentials: prepared.credentialStore, relay: relay, stats: LinkStats(),
                                   ourAddresses: prepared.advertisedAddresses, configuration: linkConfig, logger: logger,
-                                  traffic: traffic)
+                                  traffic: traffic, limiter: limiter)
         relay.connector.withLockedValue { $0 = LinkConnector(environment: env, group: group) }
 
         // Bind first: the descriptor publishes the port actually bound.
@@ -68,9 +75,12 @@ struct RunCommand: AsyncParsableCommand {
         var services: [ServiceGroupConfiguration.ServiceConfiguration]
         do { services = try operations.services(prepared, env, group, logger) } catch let e as TorProtocolError { fail(e.context) }
         services += [
-            .init(service: ORPortService(listeners: listeners, keys: keys, environment: env, logger: logger),
+            .init(service: ORPortService(listeners: listeners, keys: live, environment: env, logger: logger),
                   successTerminationBehavior: .gracefullyShutdownGroup),
         ]
+        services.append(.init(service: KeyMaintenance(
+            database: prepared.database, lifetimes: try node.lifetimes(), live: live, handshakes: handshakes,
+            credentials: prepared.credentialStore, interval: config.testingTorNetwork ? .seconds(30) : .seconds(600), logger: logger)))
         if config.dirAuthorities.isEmpty {
             logger.notice("no DirAuthority configured: not publishing a descriptor or fetching the consensus")
         } else {
@@ -81,7 +91,7 @@ struct RunCommand: AsyncParsableCommand {
                 logger.notice("PublishServerDescriptor 0: not publishing a descriptor")
             } else if let address = DescriptorMaker.publishedAddress(config),
                       let port = listeners.compactMap({ $0.localAddress?.protocol == .inet ? $0.localAddress?.port : nil }).first {
-                let maker = DescriptorMaker(config: config, keys: keys, orPort: port, address: address, startedAt: Date())
+                let maker = DescriptorMaker(config: config, keys: live, orPort: port, address: address, startedAt: Date())
                 let uploader = DescriptorUploader(authorities: config.dirAuthorities, database: prepared.database, group: group, logger: logger)
                 services.append(.init(service: DescriptorPublisher(
                     maker: maker, uploader: uploader, cache: directory,
@@ -90,10 +100,11 @@ struct RunCommand: AsyncParsableCommand {
                         (try? db.observedBandwidth(now: Date(), includeCurrentInterval: testing)) ?? 0 },
                     historyLines: { [db = prepared.database] now in (try? db.extraInfoHistoryLines(now: now)) ?? [] },
                     logger: logger)))
-                let ourself = CircuitHopTarget(host: address.map(String.init).joined(separator: "."), port: port, rsa: keys.rsaFingerprint,
-                                               ed25519: keys.masterPublic, ntor: keys.onionCurrent.ntor.publicKey)
+                let host = address.map(String.init).joined(separator: ".")
                 services.append(.init(service: ReachabilitySelfTest(
-                    ourself: ourself, cache: directory, connector: { relay.connector.withLockedValue { $0 } },
+                    ourself: { let k = live.current
+                        return CircuitHopTarget(host: host, port: port, rsa: k.rsaFingerprint, ed25519: k.masterPublic,
+                                                ntor: k.onionCurrent.ntor.publicKey) }, cache: directory, connector: { relay.connector.withLockedValue { $0 } },
                     retryAfterFailure: config.testingTorNetwork ? .seconds(10) : .seconds(60),
                     repeatAfterSuccess: config.testingTorNetwork ? .seconds(120) : .seconds(20 * 60),
                     record: { [db = prepared.database] ok, detail in try? db.recordHealthEvent(.reachability, ok: ok, detail: detail) },
@@ -136,24 +147,7 @@ struct PreparedRelay {
         let now = Date()
         let lifetimes = try node.lifetimes()
         var rng = SystemRandom()
-        var events = [KeyEvent]()
-        if keys.expireOldOnionKeys(now: now) {
-            events.append(KeyEvent(at: now, kind: .rotated, role: "onion", detail: "previous onion keys expired"))
-        }
-        if keys.onionRotationDue(now: now, lifetimes: lifetimes) {
-            try keys.rotateOnionKeys(now: now, lifetimes: lifetimes, using: &rng)
-            events.append(KeyEvent(at: now, kind: .rotated, role: "onion", detail: "scheduled rotation"))
-        }
-        if keys.signingRenewalDue(now: now, lifetimes: lifetimes) {
-            if keys.masterSecret != nil {
-                try keys.renewSigningKey(now: now, lifetimes: lifetimes, using: &rng)
-                events.append(KeyEvent(at: now, kind: .renewed, role: KeyRole.ed25519Signing.rawValue, detail: "at start"))
-            } else if keys.signingCertExpiration <= now {
-                throw CLIError("the signing certificate expired at \(iso(keys.signingCertExpiration)) and the master key is offline: issue a new one with 'relaynode keys sign-cert' and install it")
-            } else {
-                logger.warning("signing certificate expires soon and the master key is offline", metadata: ["expires": "\(iso(keys.signingCertExpiration))"])
-            }
-        }
+        let events = try KeyMaintenance.maintain(&keys, now: now, lifetimes: lifetimes, context: "at start", logger: logger)
         if !events.isEmpty {
             try db.saveKeys(keys, events: events)
             try db.recordKeyHealthEvents(events)
@@ -173,7 +167,7 @@ struct PreparedRelay {
 /// listeners on graceful shutdown.
 struct ORPortService: Service {
     let listeners: [ORListener]
-    let keys: RelayKeys
+    let keys: LiveKeys
     let environment: LinkEnvironment
     let logger: Logger
 
@@ -181,8 +175,8 @@ struct ORPortService: Service {
         for l in listeners {
             logger.notice("ORPort listening", metadata: [
                 "address": "\(l.localAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?")",
-                "fingerprint": "\(keys.rsaFingerprint.hex)",
-                "ed25519": "\(keys.masterPublic.base64)",
+                "fingerprint": "\(keys.current.rsaFingerprint.hex)",
+                "ed25519": "\(keys.current.masterPublic.base64)",
             ])
         }
         // Rotate the TLS key and link certificates (CTor does every 2 hours).
@@ -190,7 +184,7 @@ struct ORPortService: Service {
             while !Task.isCancelled {
                 try await Task.sleep(for: .seconds(LinkCredentials.tlsContextLifetime))
                 var rng = SystemRandom()
-                let fresh = try LinkCredentials.generate(keys: keys, now: Date(), using: &rng)
+                let fresh = try LinkCredentials.generate(keys: keys.current, now: Date(), using: &rng)
                 try environment.credentials.replace(with: fresh)
                 logger.info("rotated TLS link key and link certificates")
             }

@@ -17,7 +17,7 @@ final class TestRelay: @unchecked Sendable {
     static func start(group: any EventLoopGroup, exitPolicy: ExitPolicy = .rejectAll,
                       limits: CircuitLimits = CircuitLimits(),
                       createRate: CreateRateLimiter.Settings = .init(),
-                      directory: DirectoryCache? = nil) async throws -> TestRelay {
+                      directory: DirectoryCache? = nil, limiter: BandwidthLimiter? = nil) async throws -> TestRelay {
         var rng = SystemRandom()
         let keys = try RelayKeys.generate(now: Date(), lifetimes: KeyLifetimes(), using: &rng)
         var logger = Logger(label: "relay")
@@ -28,7 +28,7 @@ final class TestRelay: @unchecked Sendable {
             ourIdentity: keys.rsaFingerprint, logger: logger, exitPolicy: exitPolicy, createRate: createRate, directory: directory)
         let env = LinkEnvironment(credentials: try LinkCredentialStore(try LinkCredentials.generate(keys: keys, now: Date(), using: &rng)),
                                   relay: relay, stats: LinkStats(), ourAddresses: [.ipv4([127, 0, 0, 1])],
-                                  configuration: .init(), logger: logger)
+                                  configuration: .init(), logger: logger, limiter: limiter)
         relay.connector.withLockedValue { $0 = LinkConnector(environment: env, group: group) }
         let listener = try await ORListener.bind(host: "127.0.0.1", port: 0, group: group, environment: env)
         let info = RelayInfo(port: listener.localAddress!.port!, rsa: keys.rsaFingerprint, ed25519: keys.masterPublic,

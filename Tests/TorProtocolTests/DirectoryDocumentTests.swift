@@ -190,7 +190,7 @@ import TorCrypto
 
     @Test func netDocRejectsBrokenObjects() {
         for bad in ["router x\n-----BEGIN SIG-----\nAAAA\n", "router x\n-----BEGIN SIG-----\nAAAA\n-----END OTHER-----\n",
-                    "-----BEGIN SIG-----\n", "router x", "b@d x\n"] {
+                    "-----BEGIN SIG-----\n", "router x", "b@d x\n", "\t\n"] {
             #expect(throws: TorProtocolError.self, "\(bad)") { try NetDoc(parsing: Array(bad.utf8), source: "t") }
         }
     }

@@ -98,8 +98,11 @@ public enum DirectoryHTTPClient {
             headers.append((String(l[..<colon]), l[l.index(after: colon)...].trimmingCharacters(in: .whitespaces)))
         }
         var body = Array(raw[end.upperBound...])
-        if let cl = headers.first(where: { $0.name.lowercased() == "content-length" }).flatMap({ Int($0.value) }), cl < body.count {
-            body = Array(body.prefix(cl))
+        if let field = headers.first(where: { $0.name.lowercased() == "content-length" }) {
+            guard let cl = Int(field.value), cl >= 0 else {
+                throw DirectoryClientError("\(source) sent a bad Content-Length '\(field.value.prefix(20))'")
+            }
+            if cl < body.count { body = Array(body.prefix(cl)) }
         }
         return DirectoryResponse(status: status, reason: parts.count == 3 ? String(parts[2]) : "", headers: headers, body: body)
     }

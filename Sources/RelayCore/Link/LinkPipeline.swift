@@ -44,12 +44,15 @@ public struct LinkEnvironment: Sendable {
     public let logger: Logger
     /// Raw bytes read and written on every link (below TLS).
     public let traffic: TrafficCounters
+    /// BandwidthRate/BandwidthBurst for every link; nil: unlimited.
+    public let limiter: BandwidthLimiter?
     public var registry: LinkRegistry { relay.registry }
 
     public init(credentials: LinkCredentialStore, relay: RelayContext, stats: LinkStats,
                 ourAddresses: [NetinfoAddress], configuration: LinkHandler.Configuration, logger: Logger,
-                traffic: TrafficCounters = TrafficCounters()) {
+                traffic: TrafficCounters = TrafficCounters(), limiter: BandwidthLimiter? = nil) {
         self.traffic = traffic
+        self.limiter = limiter
         self.credentials = credentials
         self.relay = relay
         self.stats = stats
@@ -71,6 +74,7 @@ enum LinkPipeline {
                                stats: env.stats, configuration: env.configuration, logger: env.logger)
         let ops = channel.pipeline.syncOperations
         try ops.addHandler(env.traffic.makeHandler())
+        if let limiter = env.limiter { try ops.addHandler(BandwidthLimitHandler(limiter: limiter)) }
         try ops.addHandler(tls)
         try ops.addHandler(ByteToMessageHandler(decoder))
         try ops.addHandler(MessageToByteHandler(encoder))
@@ -91,6 +95,7 @@ enum LinkPipeline {
                                stats: env.stats, configuration: env.configuration, logger: env.logger, opened: opened)
         let ops = channel.pipeline.syncOperations
         try ops.addHandler(env.traffic.makeHandler())
+        if let limiter = env.limiter { try ops.addHandler(BandwidthLimitHandler(limiter: limiter)) }
         try ops.addHandler(tls)
         try ops.addHandler(ByteToMessageHandler(decoder))
         try ops.addHandler(MessageToByteHandler(encoder))

@@ -9,8 +9,8 @@ import NIOCore
 ///   finishes are buffered and sent after it. On success fires `TLSHandshakeCompleted`.
 /// - Reads: decrypted bytes are passed on in chunks of up to 16 KiB (`SSL_read_ex` straight into
 ///   a reused `ByteBuffer`), several records per chunk when they are available.
-/// - Writes: queued until `flush()`, then one `SSL_write_ex` per buffer and one channel write
-///   (and flush) for all the resulting ciphertext.
+/// - Writes: queued until `flush()`, then gathered into TLS records of up to 16 KiB of
+///   plaintext and one channel write (and flush) for all the resulting ciphertext.
 /// - Close: `close(.all)` sends close_notify and closes when the peer answers with its own, ends
 ///   TCP, or `shutdownTimeout` passes (input meanwhile is discarded); `close(.output)` sends
 ///   close_notify and half-closes TCP. A peer's close_notify closes the link after ours is
@@ -413,21 +413,43 @@ public final class OpenSSLTLSHandler: ChannelDuplexHandler {
         }
     }
 
+    /// Plaintext is staged so that TLS records are up to 16 KiB instead of one per cell: a
+    /// record per 514-byte cell costs both ends a record's worth of AEAD setup and framing
+    /// (measured: the C tor peer spent ~75% more CPU per byte with one record per cell).
+    static let recordPlaintext = 16 * 1024
+
     private func encryptFlushedWrites(context: ChannelHandlerContext) {
+        var stage: ByteBuffer?
+        func sslWrite(_ data: ByteBuffer) -> Bool {
+            ERR_clear_error()
+            var written = 0
+            let rc = data.withUnsafeReadableBytes { SSL_write_ex(ssl, $0.baseAddress, $0.count, &written) }
+            return rc == 1 && written == data.readableBytes
+        }
+        func failWrite(_ promise: EventLoopPromise<Void>?) {
+            let error = TLSError.openssl(.protocolFailure, "TLS write")
+            promise?.fail(error)
+            fail(context: context, error)
+        }
         while bufferedWrites.hasMark {
-            let (data, promise) = bufferedWrites.removeFirst()
+            var (data, promise) = bufferedWrites.removeFirst()
             if data.readableBytes > 0 {
-                ERR_clear_error()
-                var written = 0
-                let rc = data.withUnsafeReadableBytes { SSL_write_ex(ssl, $0.baseAddress, $0.count, &written) }
-                guard rc == 1, written == data.readableBytes else {
-                    let error = TLSError.openssl(.protocolFailure, "TLS write")
-                    promise?.fail(error)
-                    fail(context: context, error)
-                    return
+                if stage == nil && !bufferedWrites.hasMark {
+                    // A lone buffer goes straight in (no copy).
+                    guard sslWrite(data) else { return failWrite(promise) }
+                } else {
+                    if stage == nil { stage = context.channel.allocator.buffer(capacity: Self.recordPlaintext) }
+                    stage!.writeBuffer(&data)
+                    if stage!.readableBytes >= Self.recordPlaintext {
+                        guard sslWrite(stage!) else { return failWrite(promise) }
+                        stage!.clear()
+                    }
                 }
             }
             if let promise { chainCiphertextPromise(promise) }
+        }
+        if let stage, stage.readableBytes > 0 {
+            guard sslWrite(stage) else { return failWrite(nil) }
         }
         writeCiphertext(context: context)
     }

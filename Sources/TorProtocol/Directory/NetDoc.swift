@@ -54,6 +54,9 @@ public struct NetDoc: Sendable {
                 throw TorProtocolError(.malformed, "\(source): object at byte \(start) does not follow a keyword line")
             }
             var words = text.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+            guard !words.isEmpty else {
+                throw TorProtocolError(.malformed, "\(source): line at byte \(start) holds only whitespace")
+            }
             var keyword = words.removeFirst()
             if keyword == "opt", !words.isEmpty { keyword = words.removeFirst() }  // obsolete prefix, still legal
             try Self.checkKeyword(keyword, source, start)
