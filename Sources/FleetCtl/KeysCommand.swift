@@ -40,7 +40,7 @@ struct KeysCommand: ParsableCommand {
         @OptionGroup var fleet: FleetOptions
         @Argument var nickname: String
         @Option(help: "Certificate lifetime in days.") var lifetimeDays: Int = 30
-        @Flag(help: "Restart the relay afterwards so it serves the new certificate now (relaynode loads keys at start).") var restart = false
+        @Flag(help: "Restart the relay instead of having it reload its keys (SIGHUP).") var restart = false
 
         func run() throws {
             try reportingErrors {
@@ -52,8 +52,10 @@ struct KeysCommand: ParsableCommand {
                 if restart {
                     try p.restart(nickname: nickname)
                     print("restarted \(nickname); a link handshake proved its identity")
+                } else if try p.reloadKeys(nickname: nickname, expecting: expires) {
+                    print("\(nickname) reloaded its keys (SIGHUP) and serves the new certificate")
                 } else {
-                    print("the running relay uses it from its next start (--restart to do that now)")
+                    print("\(nickname) is not running; it loads the new certificate when it starts")
                 }
             }
         }

@@ -303,9 +303,28 @@ public struct Provisioner: Sendable {
         return expires
     }
 
-    /// Restarts a relay (stop by pid file, start, prove its identity): how a renewed certificate
-    /// takes effect until relaynode reloads keys without a restart. With `onlyIfStopped`, a relay
-    /// that is running is left alone and false returned.
+    /// Makes a running relay load its keys from its database now (SIGHUP; relaynode also does it
+    /// on its own schedule) and waits until its log says it serves a signing certificate valid
+    /// until `expires`. Returns false when the relay is not running (it loads them at start).
+    @discardableResult
+    public func reloadKeys(nickname: String, expecting expires: Int64, within: TimeInterval = 20) throws -> Bool {
+        let v = try database.relay(named: nickname)
+        let t = v.host.makeTransport()
+        let layout = RelayLayout(host: v.host, nickname: nickname)
+        let hup = try t.run(["sh", "-c", #"p=$(cat "$1" 2>/dev/null) && [ -d /proc/$p ] && kill -HUP "$p""#, "sh", layout.pidFile], timeout: 30)
+        guard hup.status == 0 else { return false }
+        let formatter = ISO8601DateFormatter()
+        let needle = "signing_cert_expires=" + formatter.string(from: Date(timeIntervalSince1970: TimeInterval(expires)))
+        let deadline = Date() + within
+        repeat {
+            if try t.run(["grep", "-qF", "--", needle, layout.logFile], timeout: 30).status == 0 { return true }
+            Thread.sleep(forTimeInterval: 0.3)
+        } while Date() < deadline
+        throw FleetError(.verification, "\(nickname) on \(v.host.name) did not report the new signing certificate within \(Int(within)) s after SIGHUP; see \(layout.logFile) (or use --restart)")
+    }
+
+    /// Restarts a relay (stop by pid file, start, prove its identity). With `onlyIfStopped`, a
+    /// relay that is running is left alone and false returned.
     @discardableResult
     public func restart(nickname: String, onlyIfStopped: Bool = false) throws -> Bool {
         let v = try database.relay(named: nickname)

@@ -94,6 +94,12 @@ struct ProvisioningTests {
         #expect(try fleet.db.relay(named: "beta1").identity?.signingExpires == renewed)
         #expect(fleet.files(named: "ed25519_master_id_secret_key").isEmpty, "the signing step leaves no master key behind")
         #expect(!FileManager.default.fileExists(atPath: fleet.tmp.sub("beta/beta1/signing-new")))
+        // The running relay takes the new certificate on SIGHUP, without a restart.
+        #expect(try fleet.provisioner.reloadKeys(nickname: "beta1", expecting: renewed))
+        try fleet.provisioner.verify(address: "127.0.0.11", port: pb, rsaFingerprint: idb.rsaFingerprint, ed25519: idb.ed25519Id, within: 10)
+        // Through the CLI, for the other relay: renew and reload in one command.
+        let cliRenew = try fleet.cli(["keys", "renew", "alpha1", "--lifetime-days", "12"], passphrase: fleet.passphrase)
+        #expect(cliRenew.status == 0 && cliRenew.stdoutText.contains("reloaded its keys"), "\(cliRenew.stdoutText) \(cliRenew.stderrText)")
         try fleet.provisioner.restart(nickname: "beta1")
         #expect(try fleet.db.events().contains { $0.kind == .certRenewed })
 
