@@ -56,7 +56,8 @@ let package = Package(
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         ]),
         .target(name: "FleetKit", dependencies: [
-            "TorCrypto", "TorProtocol",
+            // CSodium: argon2id (crypto_pwhash) and secretbox seal the fleet vault.
+            "CSodium", "TorCrypto", "TorProtocol",
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         .executableTarget(name: "FleetCtl", dependencies: [
@@ -79,6 +80,7 @@ let package = Package(
             .product(name: "NIOTestUtils", package: "swift-nio"),
         ]),
         .testTarget(name: "RelayStoreTests", dependencies: ["RelayStore", "TorProtocol", "TorCrypto"]),
+        .testTarget(name: "FleetKitTests", dependencies: ["FleetKit", "TestSupport"]),
         .testTarget(name: "RelayNodeTests", dependencies: ["RelayNode", "RelayStore", "TorProtocol", "TorCrypto", "TestSupport"]),
     ]
 )
