@@ -5,7 +5,7 @@
 #   make test   every test: unit, vectors, and the interop suite against Debian's real tor
 # Both install the Debian packages they need first (apt-get, as root or through sudo).
 
-APT_PACKAGES := libssl-dev libsodium-dev libsqlite3-dev pkg-config tor
+APT_PACKAGES := libssl-dev libsodium-dev libsqlite3-dev pkg-config tor openssh-server
 SWIFT ?= swift
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
