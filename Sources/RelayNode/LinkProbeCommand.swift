@@ -82,9 +82,12 @@ enum LinkProbe {
                      authenticate: Bool, timeout: Int) async throws -> (any Channel, LinkEstablished) {
         var logger = Logger(label: "relaynode")
         logger.logLevel = .warning
+        // --timeout bounds the whole handshake, not only the TCP connect.
+        var configuration = LinkHandler.Configuration()
+        configuration.handshakeTimeout = .seconds(Int64(max(1, timeout)))
         let env = LinkEnvironment(credentials: try LinkCredentialStore(credentials),
                                   relay: .linksOnly(ourIdentity: credentials.peerIdentity.rsaFingerprint, logger: logger), stats: LinkStats(),
-                                  ourAddresses: [], configuration: .init(), logger: logger)
+                                  ourAddresses: [], configuration: configuration, logger: logger)
         return try await LinkConnector(environment: env, group: MultiThreadedEventLoopGroup.singleton)
             .connect(host: host, port: port, expected: expected, authenticate: authenticate, timeout: .seconds(Int64(timeout))).get()
     }
