@@ -184,24 +184,7 @@ extension LinkMux {
         if let literal = ipLiteral(name) {
             return [.init(.address(literal.count == 4 ? .ipv4(literal) : .ipv6(literal)), ttl: maxTTL)]
         }
-        var hints = addrinfo()
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        var res: UnsafeMutablePointer<addrinfo>?
-        guard getaddrinfo(name, nil, &hints, &res) == 0, let first = res else { return [] }
-        defer { freeaddrinfo(first) }
-        var v4 = [ResolvedMessage.Answer](), v6 = [ResolvedMessage.Answer]()
-        var p: UnsafeMutablePointer<addrinfo>? = first
-        while let ai = p, v4.count + v6.count < 16 {
-            if ai.pointee.ai_family == AF_INET, let sa = ai.pointee.ai_addr {
-                let b = sa.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { withUnsafeBytes(of: $0.pointee.sin_addr) { Array($0) } }
-                if !v4.contains(where: { $0.value == .address(.ipv4(b)) }) { v4.append(.init(.address(.ipv4(b)), ttl: maxTTL)) }
-            } else if ai.pointee.ai_family == AF_INET6, let sa = ai.pointee.ai_addr {
-                let b = sa.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { withUnsafeBytes(of: $0.pointee.sin6_addr) { Array($0) } }
-                if !v6.contains(where: { $0.value == .address(.ipv6(b)) }) { v6.append(.init(.address(.ipv6(b)), ttl: maxTTL)) }
-            }
-            p = ai.pointee.ai_next
-        }
-        return v4 + v6
+        return addresses(of: name).map { .init(.address($0.count == 4 ? .ipv4($0) : .ipv6($0)), ttl: maxTTL) }
     }
 
     // MARK: BEGIN_DIR
@@ -408,22 +391,28 @@ extension LinkMux {
 
     /// getaddrinfo, on the resolver pool. The first IPv4 answer, else the first IPv6 one.
     static func resolve(_ host: String) -> [UInt8]? {
+        addresses(of: host).first
+    }
+
+    /// Every address getaddrinfo gives for `name` (at most 16), IPv4 ones first, without repeats.
+    static func addresses(of name: String) -> [[UInt8]] {
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         var res: UnsafeMutablePointer<addrinfo>?
-        guard getaddrinfo(host, nil, &hints, &res) == 0, let first = res else { return nil }
+        guard getaddrinfo(name, nil, &hints, &res) == 0, let first = res else { return [] }
         defer { freeaddrinfo(first) }
-        var v6: [UInt8]?
+        var v4 = [[UInt8]](), v6 = [[UInt8]]()
         var p: UnsafeMutablePointer<addrinfo>? = first
-        while let ai = p {
+        while let ai = p, v4.count + v6.count < 16 {
             if ai.pointee.ai_family == AF_INET, let sa = ai.pointee.ai_addr {
-                return sa.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { withUnsafeBytes(of: $0.pointee.sin_addr) { Array($0) } }
-            }
-            if ai.pointee.ai_family == AF_INET6, v6 == nil, let sa = ai.pointee.ai_addr {
-                v6 = sa.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { withUnsafeBytes(of: $0.pointee.sin6_addr) { Array($0) } }
+                let b = sa.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { withUnsafeBytes(of: $0.pointee.sin_addr) { Array($0) } }
+                if !v4.contains(b) { v4.append(b) }
+            } else if ai.pointee.ai_family == AF_INET6, let sa = ai.pointee.ai_addr {
+                let b = sa.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { withUnsafeBytes(of: $0.pointee.sin6_addr) { Array($0) } }
+                if !v6.contains(b) { v6.append(b) }
             }
             p = ai.pointee.ai_next
         }
-        return v6
+        return v4 + v6
     }
 }
