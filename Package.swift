@@ -59,10 +59,16 @@ let package = Package(
             // CSodium: argon2id (crypto_pwhash) and secretbox seal the fleet vault.
             "CSodium", "TorCrypto", "TorProtocol",
             .product(name: "GRDB", package: "GRDB.swift"),
+            // fleetctl stats --prometheus and serve-metrics: the same exposition code as the relay's MetricsPort.
+            .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
         .executableTarget(name: "FleetCtl", dependencies: [
             "FleetKit",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            // fleetctl serve-metrics: a small HTTP endpoint for Prometheus to scrape.
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         .testTarget(name: "TorCryptoTests", dependencies: ["TorCrypto"], resources: [.copy("Vectors")]),
         .testTarget(name: "TorProtocolTests", dependencies: ["TorProtocol", "TorCrypto"], resources: [.copy("Vectors")]),

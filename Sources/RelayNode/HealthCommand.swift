@@ -55,6 +55,8 @@ struct HealthCommand: AsyncParsableCommand {
         r.lastRun = try db.lastStartOrStop()
         r.sample = try db.latestHealthSample()
         r.events = try db.healthEvents(limit: max(0, events))
+        // Recorded when the flags change, so the newest one is the current listing.
+        r.consensusListing = try db.healthEvents(kinds: [.consensusFlags], limit: 1).first
         if let run = r.lastRun, run.kind == .start, let pid = run.pid {
             r.processAlive = Self.isAlive(pid)
         }
@@ -140,6 +142,7 @@ struct HealthReport {
     var processAlive: Bool?
     var sample: HealthSample?
     var events: [HealthEvent] = []
+    var consensusListing: HealthEvent?
     var probe: Probe?
     var problems: [String] = []
 
@@ -211,6 +214,11 @@ struct HealthReport {
             o["sample"] = d
         }
         if let p = probe { o["probe"] = ["target": p.target, "ok": p.ok, "detail": p.detail] }
+        if let l = consensusListing {
+            o["consensus_listed"] = l.ok ?? false
+            o["consensus_flags"] = l.ok == true ? l.detail.split(separator: " ").map(String.init) : [String]()
+            o["consensus_flags_since"] = iso(date(l.at))
+        }
         return o
     }
 

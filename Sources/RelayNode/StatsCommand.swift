@@ -84,23 +84,10 @@ struct StatsCommand: ParsableCommand {
     }
 }
 
-/// Times on the command line: ISO 8601, a date, an age (`90m`, `24h`, `7d`, `2w`, `30s`), or `now`.
-enum TimeSpec {
-    static let binWidths: [String: Int64] = ["15m": 900, "1h": 3600, "1d": 86_400]
-
+extension TimeSpec {
     static func parse(_ text: String, now: Date, option: String) throws -> Date {
-        let t = text.trimmingCharacters(in: .whitespaces)
-        if t == "now" { return now }
-        if let last = t.last, let unit = ["s": 1.0, "m": 60, "h": 3600, "d": 86_400, "w": 604_800][String(last)],
-           let n = Double(t.dropLast()), n >= 0 {
-            return now - n * unit
-        }
-        let full = ISO8601DateFormatter()
-        if let d = full.date(from: t) { return d }
-        let day = ISO8601DateFormatter()
-        day.formatOptions = [.withFullDate]
-        if let d = day.date(from: t) { return d }
-        throw CLIError("\(option) must be ISO 8601 (2025-06-01 or 2025-06-01T12:00:00Z), an age such as 24h, or 'now'; got '\(text)'")
+        guard let d = parse(text, now: now) else { throw CLIError("\(option) must be \(expected); got '\(text)'") }
+        return d
     }
 }
 

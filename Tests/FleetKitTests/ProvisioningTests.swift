@@ -265,8 +265,8 @@ struct ProvisioningTests {
         let fleet = try TwoHostFleet()
         defer { fleet.shutdown() }
         let pa = freeLoopbackPort(), pb = freeLoopbackPort()
-        let a = try fleet.provisioner.create(.init(nickname: "alpha1", hostName: "alpha", orAddress: "127.0.0.1", orPort: pa, role: .nonExit),
-                                             vault: fleet.vault)
+        let a = try fleet.provisioner.create(.init(nickname: "alpha1", hostName: "alpha", orAddress: "127.0.0.1", orPort: pa, role: .nonExit,
+                                                   family: "ops"), vault: fleet.vault)
         let b = try fleet.provisioner.create(.init(nickname: "beta1", hostName: "beta", orAddress: "127.0.0.11", orPort: pb, role: .nonExit),
                                              vault: fleet.vault)
         // Some link traffic, then a clean stop so each relay writes its counters.
@@ -314,24 +314,80 @@ struct ProvisioningTests {
         let o = try #require(try JSONSerialization.jsonObject(with: Data(cli.stdout)) as? [String: Any])
         #expect(((o["fleet"] as? [String: Any])?["read"] as? NSNumber)?.uint64Value == da.0 + db.0)
 
+        // Families, mean rates and the all-time numbers from the cache.
+        #expect(stats.families.map(\.name) == ["ops"] && stats.families.first?.traffic == ta)
+        #expect(stats.relays.allSatisfy { $0.fresh && $0.running == false && $0.signingExpires != nil })
+        #expect(stats.fleetAllTime.read == da.0 + db.0)
+        let mean = ta.meanRates(over: stats.seconds)
+        #expect(abs(mean.read - Double(da.0) / 7200) < 1)
+
         let prom = stats.prometheusText()
-        #expect(prom.contains("tor_relay_fleet_read_bytes{relay=\"alpha1\",host=\"alpha\"} \(da.0)\n"))
-        #expect(prom.contains("tor_relay_fleet_read_bytes{host=\"beta\"} \(db.0)\n"))
-        #expect(prom.contains("tor_relay_fleet_read_bytes \(da.0 + db.0)\n"))
-        #expect(prom.contains("tor_relay_fleet_up{relay=\"beta1\",host=\"beta\"} 1\n"))
+        #expect(sampleValue(prom, #"tor_relay_fleet_read_bytes{relay="alpha1",host="alpha",family="ops"}"#) == Double(da.0), "\(prom)")
+        #expect(sampleValue(prom, #"tor_relay_fleet_host_read_bytes{host="beta"}"#) == Double(db.0))
+        #expect(sampleValue(prom, #"tor_relay_fleet_family_read_bytes{family="ops"}"#) == Double(da.0))
+        #expect(sampleValue(prom, "tor_relay_fleet_total_read_bytes") == Double(da.0 + db.0))
+        #expect(sampleValue(prom, #"tor_relay_fleet_traffic_bytes_total{relay="beta1",host="beta",family="",direction="written"}"#) == Double(db.1))
+        #expect(sampleValue(prom, #"tor_relay_fleet_up{relay="beta1",host="beta"}"#) == 1)
+        // Stopped above: the relays' own health checks say so.
+        #expect(sampleValue(prom, #"tor_relay_fleet_running{relay="alpha1",host="alpha"}"#) == 0)
+        #expect(sampleValue(prom, #"tor_relay_fleet_healthy{relay="alpha1",host="alpha"}"#) == 0)
+        #expect(stats.relays.allSatisfy { $0.health.contains { $0.contains("not running") } }, "\(stats.relays.map(\.health))")
+        try expectValidExposition(prom)
         let csv = try fleet.cli(["stats", "--csv", "--since", "2h"])
         let csvLines = csv.stdoutText.split(separator: "\n").map(String.init)
-        #expect(csvLines.count == 1 + 2 + 2 + 1, "\(csvLines)")
+        #expect(csvLines.count == 1 + 2 + 2 + 1 + 1, "\(csvLines)")
         #expect(csvLines.last?.hasPrefix("fleet,fleet,,\(da.0 + db.0),\(da.1 + db.1),") == true, "\(csvLines)")
         #expect(csvLines.contains { $0.hasPrefix("relay,alpha1,alpha,\(da.0),\(da.1),") })
+        #expect(csvLines.contains { $0.hasPrefix("family,ops,,\(da.0),\(da.1),") })
         #expect(csv.stdoutText.hasPrefix("scope,name,host,read,written"))
         #expect(try fleet.cli(["stats", "--csv", "--json"]).status == 1)
 
-        // A host that is down is listed with its problem; the other still counts.
+        // A graph a person can read: two panels (read, written), a line per relay and the fleet's.
+        let svgPath = fleet.tmp.sub("stats.svg")
+        let plotted = try fleet.cli(["stats", "--since", "2h", "--cached", "--plot", svgPath])
+        #expect(plotted.status == 0, "\(plotted.stderrText)")
+        let svg = try Subprocess.run(["python3", "-c", """
+            import sys, xml.etree.ElementTree as E
+            t = E.parse(sys.argv[1]); ns = '{http://www.w3.org/2000/svg}'
+            print(len(t.findall('.//' + ns + 'polyline')), ' '.join(x.text or '' for x in t.findall('.//' + ns + 'text')))
+            """, svgPath], timeout: 30)
+        #expect(svg.status == 0, "\(svg.stderrText)")
+        #expect(svg.stdoutText.hasPrefix("6 "), "\(svg.stdoutText)")
+        #expect(["alpha1", "beta1", "fleet", "read (bytes/s", "written (bytes/s"].allSatisfy { svg.stdoutText.contains($0) }, "\(svg.stdoutText)")
+
+        // serve-metrics: a scrape target rendered from the cache.
+        let port = freeLoopbackPort()
+        let server = try Child(Binaries.fleetctl, ["serve-metrics", "--fleet-db", fleet.dbPath, "--listen", "127.0.0.1:\(port)",
+                                                   "--refresh", "2", "--period", "2h"], output: fleet.tmp.sub("serve-metrics.log"))
+        defer { server.stop() }
+        func scrape() throws -> String {
+            let r = try Subprocess.run(["python3", "-c", "import sys, urllib.request as u; sys.stdout.write(u.urlopen(sys.argv[1], timeout=10).read().decode())",
+                                        "http://127.0.0.1:\(port)/metrics"], timeout: 30)
+            return r.status == 0 ? r.stdoutText : ""
+        }
+        var scraped = ""
+        for _ in 0..<100 where sampleValue(scraped, #"tor_relay_fleet_up{relay="beta1",host="beta"}"#) != 1 {
+            Thread.sleep(forTimeInterval: 0.2)
+            scraped = (try? scrape()) ?? ""
+        }
+        #expect(sampleValue(scraped, #"tor_relay_fleet_traffic_bytes_total{relay="alpha1",host="alpha",family="ops",direction="read"}"#) == Double(da.0), "\(scraped)")
+        try expectValidExposition(scraped)
+
+        // A host that is down: its relay is listed with the problem and keeps counting with the
+        // cached numbers (the totals don't fall back); the other is read as before.
         fleet.server.stop()
         let partial = try FleetStats.collect(database: fleet.db, since: "2h", until: "now")
-        #expect(partial.relays.first { $0.nickname == "beta1" }?.problem?.contains("cannot reach host") == true)
-        #expect(partial.fleet.read == da.0)
+        let beta = try #require(partial.relays.first { $0.nickname == "beta1" })
+        #expect(beta.problem?.contains("cannot reach host") == true && beta.problem?.contains("numbers as cached at") == true, "\(beta.problems)")
+        #expect(!beta.fresh && beta.traffic == tb && beta.allTime.read == db.0)
+        #expect(partial.fleet.read == da.0 + db.0)
+        #expect(sampleValue(partial.prometheusText(), #"tor_relay_fleet_up{relay="beta1",host="beta"}"#) == 0)
+        for _ in 0..<100 where sampleValue(scraped, #"tor_relay_fleet_up{relay="beta1",host="beta"}"#) != 0 {
+            Thread.sleep(forTimeInterval: 0.2)
+            scraped = (try? scrape()) ?? ""
+        }
+        #expect(sampleValue(scraped, #"tor_relay_fleet_up{relay="beta1",host="beta"}"#) == 0, "\(scraped)")
+        #expect(sampleValue(scraped, #"tor_relay_fleet_traffic_bytes_total{relay="beta1",host="beta",family="",direction="read"}"#) == Double(db.0))
         #expect(try fleet.cli(["stats"]).status == 1)
     }
 }
@@ -354,4 +410,40 @@ final class ListeningSocket: @unchecked Sendable {
         port = Int(UInt16(bigEndian: addr.sin_port))
     }
     func close() { Glibc.close(fd) }
+}
+
+/// The value of one series (`name{labels}` exactly as exposed) in Prometheus text, or nil.
+func sampleValue(_ text: String, _ series: String) -> Double? {
+    for line in text.split(separator: "\n") where line.hasPrefix(series + " ") {
+        return Double(line.dropFirst(series.count + 1))
+    }
+    return nil
+}
+
+/// Prometheus text format 0.0.4, checked line by line (every sample's family declared with a
+/// TYPE, names and labels well formed, values numbers) and, where Debian's prometheus package
+/// is installed, by `promtool check metrics` too.
+func expectValidExposition(_ text: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+    #expect(!text.isEmpty, sourceLocation: sourceLocation)
+    var typed = Set<String>()
+    let sample = try Regex(#"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*",?)*\})? (-?[0-9.e+-]+|NaN|[+-]Inf)$"#)
+    for line in text.split(separator: "\n") {
+        if line.hasPrefix("# TYPE ") {
+            let words = line.split(separator: " ")
+            #expect(words.count == 4 && ["counter", "gauge", "histogram", "summary", "untyped"].contains(String(words[3])), "\(line)", sourceLocation: sourceLocation)
+            if words.count > 2 { typed.insert(String(words[2])) }
+        } else if line.hasPrefix("#") {
+            continue
+        } else {
+            let m = try sample.wholeMatch(in: String(line))
+            #expect(m != nil, "not a sample line: \(line)", sourceLocation: sourceLocation)
+            if let name = line.split(whereSeparator: { $0 == "{" || $0 == " " }).first {
+                #expect(typed.contains(String(name)), "\(name) has no TYPE line", sourceLocation: sourceLocation)
+            }
+        }
+    }
+    if FileManager.default.isExecutableFile(atPath: "/usr/bin/promtool") {
+        let r = try Subprocess.run(["sh", "-c", "printf '%s' \"$1\" | promtool check metrics", "sh", text], timeout: 30)
+        #expect(r.status == 0, "promtool: \(r.stdoutText) \(r.stderrText)", sourceLocation: sourceLocation)
+    }
 }
