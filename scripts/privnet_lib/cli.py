@@ -67,6 +67,19 @@ def build_parser() -> argparse.ArgumentParser:
                     help="limit for each of the parallel scenarios b-e (default 240)")
     ck.add_argument("--info-logs", action="store_true", help="info-level logs on CTor relays and client1")
 
+    via = sub.add_parser("via", help="check a relay started outside the harness (a container, say) that "
+                                     "joined a running `privnet up` network: listed, then carries a "
+                                     "client's download")
+    common(via, 300)
+    via.add_argument("--dir", required=True, help="the run directory of a running `privnet up`")
+    via.add_argument("--fingerprint", required=True, help="the joining relay's RSA fingerprint")
+    via.add_argument("--nickname", help="its nickname, for the output")
+    via.add_argument("--role", choices=("guard", "middle"), default="middle",
+                     help="its place on the path (exit is not offered: the authorities hand out the Exit "
+                          "flag only to the exits configured at `up`)")
+    via.add_argument("--wait", type=float, default=180, metavar="S",
+                     help="how long the relay may take to be listed and used (default 180)")
+
     dm = sub.add_parser("demo", help="readable walk-through: relaynode as guard, middle and exit")
     common(dm, 300)
     dm.add_argument("--size-mib", type=int, default=8, metavar="N")
@@ -92,7 +105,7 @@ def main(argv: list[str]) -> int:
     sup = Supervisor(args.timeout)
     sup.arm()
     fn = {"up": commands.cmd_up, "check": commands.cmd_check, "demo": commands.cmd_demo,
-          "bench": commands.cmd_bench}[args.cmd]
+          "bench": commands.cmd_bench, "via": commands.cmd_via}[args.cmd]
     try:
         args.relaynode_bin = resolve_relaynode(args.relaynode_bin)
         return fn(args, sup)

@@ -14,7 +14,8 @@ import urllib.request
 from dataclasses import dataclass
 from datetime import datetime
 
-from .control import CircuitFailed, Controller, ControlError
+from .consensus import read_consensus
+from .control import CircuitFailed, ControlConnection, Controller, ControlError
 from .httpserver import BlobServer
 from .network import DIST_DELAY, VOTE_DELAY, VOTING_INTERVAL, Network, Node, prepare_root
 from .procs import HardTimeout, Interrupted, Supervisor, cpu_seconds
@@ -73,7 +74,10 @@ def cmd_up(args, sup: Supervisor) -> int:
         extra = [] if args.client_guards == "any" else None
         net.start(client_extra=extra)
         http_info = {"http": {"port": http.port, "url": f"http://127.0.0.1:{http.port}{blob.path}",
-                              "size": blob.size, "sha256": blob.sha256}}
+                              "path": blob.path, "size": blob.size, "sha256": blob.sha256},
+                     # What a relay started outside the harness (a container, another host's
+                     # relaynode) needs in its torrc to join; `privnet via` then checks it.
+                     "join_torrc_lines": ["TestingTorNetwork 1"] + net.dirauthority_lines()}
         path = net.write_json(http_info)
         step("network up")
         say(net.table())
@@ -98,6 +102,98 @@ def cmd_up(args, sup: Supervisor) -> int:
         return 0
     finally:
         http.stop()
+
+
+# ------------------------------------------------------------------------------------------------
+# via: a relay started outside the harness joined a running `privnet up` network
+# ------------------------------------------------------------------------------------------------
+@dataclass
+class _Hop:
+    nickname: str
+    rsa_fingerprint: str
+
+
+@dataclass
+class _RemoteBlob:
+    path: str
+    size: int
+    sha256: str
+
+
+def cmd_via(args, sup: Supervisor) -> int:
+    """Wait until the network of `privnet up --dir DIR` lists the relay FINGERPRINT Running and
+    Valid, then have its CTor client fetch the web server's file byte-exact over a pinned path
+    with that relay in the asked role."""
+    path = os.path.join(args.dir, "network.json")
+    try:
+        with open(path) as f:
+            doc = json.load(f)
+    except (OSError, ValueError) as e:
+        raise HarnessError(f"{path}: {e} (is `privnet up --dir {args.dir}` running?)")
+    fp = args.fingerprint.upper().lstrip("$")
+    if not re.fullmatch(r"[0-9A-F]{40}", fp):
+        raise HarnessError(f"--fingerprint {args.fingerprint!r} is not 40 hex digits")
+    if not os.path.isdir("/proc/" + str(doc.get("harness_pid", 0))):
+        raise HarnessError(f"the `privnet up` of {args.dir} (PID {doc.get('harness_pid')}) is not running")
+    nodes = doc["nodes"]
+    auth = next(n for n in nodes if n["kind"] == "authority")
+    client = next(n for n in nodes if n["kind"] == "client")
+    relays = [n for n in nodes if n["kind"] in ("ctor-relay", "relaynode")]
+    exits = [n for n in relays if n["exit"]]
+    others = [n for n in relays if not n["exit"]]
+    if not others or not exits:
+        raise HarnessError("the network needs a non-exit relay and an exit besides the joining relay")
+    want = {"Running", "Valid"} | ({"Guard"} if args.role == "guard" else set())
+    step(f"privnet via: waiting for the consensus of {auth['nickname']} to list {fp} {'+'.join(sorted(want))}")
+    end = time.monotonic() + args.wait
+    cons_path = os.path.join(auth["datadir"], "cached-consensus")
+    while True:
+        c = read_consensus(cons_path)
+        rs = c.routers.get(fp) if c else None
+        if rs is not None and want <= rs.flags:
+            note(f"consensus {utc_stamp(c.valid_after)}: " + " ".join(
+                line for line in rs.lines if line.split()[0] in ("r", "s", "v")))
+            break
+        if time.monotonic() > end:
+            flags = " ".join(sorted(rs.flags)) if rs else "not listed"
+            raise HarnessError(f"{fp} not {'+'.join(sorted(want))} in a consensus within {args.wait:.0f} s "
+                               f"(last: {flags})")
+        time.sleep(1)
+    conn = ControlConnection(client["controlport"], os.path.join(client["datadir"], "control_auth_cookie"),
+                             client["nickname"])
+    try:
+        # The client must hold the relay's consensus entry and microdescriptor before a pinned
+        # EXTENDCIRCUIT can name it.
+        while True:
+            try:
+                conn.getinfo(f"ns/id/{fp}")
+                conn.getinfo(f"md/id/{fp}")
+                break
+            except ControlError:
+                if time.monotonic() > end:
+                    raise HarnessError(f"{client['nickname']} has no consensus entry or microdescriptor for {fp} "
+                                       f"within {args.wait:.0f} s")
+                time.sleep(1)
+        ctrl = Controller(conn)
+        ctrl.pin_streams()
+        joined = _Hop(args.nickname or fp[:8], fp)
+        hop = lambda n: _Hop(n["nickname"], n["rsa_fingerprint"])  # noqa: E731
+        hops = {"guard": [joined, hop(others[0]), hop(exits[0])],
+                "middle": [hop(others[0]), joined, hop(exits[0])]}[args.role]
+        http = doc["http"]
+        blob = _RemoteBlob(http["path"], http["size"], http["sha256"])
+        step(f"{args.role}: {' → '.join(h.nickname for h in hops)} → web server")
+        r = download_over_path(ctrl, client["socksport"], http["port"], blob, hops,
+                               deadline=time.monotonic() + max(30.0, end - time.monotonic()))
+    finally:
+        conn.close()
+    if not r.ok:
+        say(f"FAILED: {r.error}")
+        return 1
+    t = r.transfer
+    say(f"PASS: {' → '.join(h.nickname for h in hops)}: {t.nbytes} bytes in {t.seconds:.2f} s = "
+        f"{t.mbps:.1f} MB/s, sha256 matches")
+    return 0
 
 
 # ------------------------------------------------------------------------------------------------
