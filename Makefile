@@ -2,14 +2,15 @@
 #   make demo   the main job: a private Tor network on 127.0.0.1 (C tor authorities, relays and
 #               a client) with relaynodes in it, real client traffic through them as guard,
 #               middle and exit
-#   make test   every test: unit, vectors, and the interop suite against Debian's real tor
+#   make test   every test: unit, vectors, the interop suite against Debian's real tor, and the
+#               container tests with real podman (test-quick: all but the containers)
 # Both install the Debian packages they need first (apt-get, as root or through sudo).
 
 APT_PACKAGES := libssl-dev libsodium-dev libsqlite3-dev pkg-config tor openssh-server
 SWIFT ?= swift
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps build release test demo bench-network migrations clean
+.PHONY: deps build release test test-quick demo bench-network migrations clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -26,7 +27,9 @@ build: deps
 release: deps
 	$(SWIFT) build -c release -Xswiftc -enforce-exclusivity=unchecked
 
-test: deps
+test: test-quick test-containers
+
+test-quick: deps
 	./scripts/gen-migrations --check
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
