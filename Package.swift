@@ -19,6 +19,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        // fleetctl plan/apply read the declarative fleet file (fleet.yaml); libyaml underneath.
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
@@ -61,6 +63,7 @@ let package = Package(
             .product(name: "GRDB", package: "GRDB.swift"),
             // fleetctl stats --prometheus and serve-metrics: the same exposition code as the relay's MetricsPort.
             .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "Yams", package: "Yams"),
         ]),
         .executableTarget(name: "FleetCtl", dependencies: [
             "FleetKit",

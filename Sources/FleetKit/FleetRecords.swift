@@ -25,6 +25,8 @@ public enum FleetEventKind: String, Codable, Sendable, DatabaseValueConvertible 
     case relayCreated = "relay_created", relayCreateFailed = "relay_create_failed"
     case masterVaulted = "master_vaulted", relayStarted = "relay_started", relayVerified = "relay_verified"
     case certRenewed = "cert_renewed", vaultInitialized = "vault_initialized"
+    case hostUpdated = "host_updated", relayReconfigured = "relay_reconfigured"
+    case relayStopped = "relay_stopped", applied = "applied"
 }
 
 /// A row of `host`.
@@ -79,11 +81,21 @@ public struct RelayRecord: Codable, Sendable, Equatable, FetchableRecord, Mutabl
     public var desiredState: DesiredState
     public var family: String?
     public var createdAt: Int64
+    /// `BandwidthRate`/`BandwidthBurst` for the relay's torrc, as the operator wrote them.
+    public var bandwidthRate: String?
+    public var bandwidthBurst: String?
 
     enum CodingKeys: String, CodingKey {
         case id, nickname, role, family
         case hostId = "host_id", orAddress = "or_address", orPort = "or_port"
         case desiredState = "desired_state", createdAt = "created_at"
+        case bandwidthRate = "bandwidth_rate", bandwidthBurst = "bandwidth_burst"
+    }
+
+    /// What `fleetctl apply` compares with the fleet file.
+    public var settings: RelaySettings {
+        RelaySettings(orAddress: orAddress, orPort: orPort, role: role, family: family, bandwidthRate: bandwidthRate,
+                      bandwidthBurst: bandwidthBurst)
     }
 
     public init(nickname: String, hostId: Int64, orAddress: String, orPort: Int, role: RelayRole,

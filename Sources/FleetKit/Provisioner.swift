@@ -22,9 +22,12 @@ public struct Provisioner: Sendable {
         public var orPort: Int
         public var role: RelayRole
         public var family: String?
-        public init(nickname: String, hostName: String, orAddress: String, orPort: Int, role: RelayRole, family: String? = nil) {
+        public var bandwidthRate: String?
+        public var bandwidthBurst: String?
+        public init(nickname: String, hostName: String, orAddress: String, orPort: Int, role: RelayRole, family: String? = nil,
+                    bandwidthRate: String? = nil, bandwidthBurst: String? = nil) {
             self.nickname = nickname; self.hostName = hostName; self.orAddress = orAddress; self.orPort = orPort
-            self.role = role; self.family = family
+            self.role = role; self.family = family; self.bandwidthRate = bandwidthRate; self.bandwidthBurst = bandwidthBurst
         }
     }
 
@@ -135,8 +138,10 @@ public struct Provisioner: Sendable {
             throw FleetError(.invalid, "nickname \(req.nickname) is not 1 to 19 letters and digits, as Tor requires")
         }
         let host = try database.host(named: req.hostName)
-        let relay = RelayRecord(nickname: req.nickname, hostId: host.id!, orAddress: req.orAddress, orPort: req.orPort,
+        var relay = RelayRecord(nickname: req.nickname, hostId: host.id!, orAddress: req.orAddress, orPort: req.orPort,
                                 role: req.role, family: req.family)
+        relay.bandwidthRate = req.bandwidthRate
+        relay.bandwidthBurst = req.bandwidthBurst
         try database.checkNewRelay(relay)
         return (host, relay)
     }

@@ -31,5 +31,7 @@ public func relayTorrc(_ relay: RelayRecord, layout: RelayLayout, hostAddress: S
     case .exit: lines.append("ExitRelay 1")
     case .nonExit: lines += ["ExitRelay 0", "ExitPolicy reject *:*"]
     }
+    if let rate = relay.bandwidthRate { lines.append("BandwidthRate \(rate)") }
+    if let burst = relay.bandwidthBurst { lines.append("BandwidthBurst \(burst)") }
     return lines.joined(separator: "\n") + "\n"
 }
