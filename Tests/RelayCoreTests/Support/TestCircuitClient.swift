@@ -93,7 +93,9 @@ final class TestCircuitClient: @unchecked Sendable {
     private let mailbox: Mailbox
     private var nextCircuitID: UInt32 = 0x8000_0001
 
-    static func connect(to relay: RelayInfo, group: any EventLoopGroup) async throws -> TestCircuitClient {
+    /// `authenticate`: prove a (fresh) relay identity on the link, as a relay extending a circuit
+    /// would; the relay then treats it as a relay link (no per-address CREATE limit).
+    static func connect(to relay: RelayInfo, group: any EventLoopGroup, authenticate: Bool = false) async throws -> TestCircuitClient {
         var rng = SystemRandom()
         let keys = try RelayKeys.generate(now: Date(), lifetimes: KeyLifetimes(), using: &rng)
         var logger = Logger(label: "test-client")
@@ -104,7 +106,7 @@ final class TestCircuitClient: @unchecked Sendable {
         let mailbox = Mailbox()
         let (channel, _) = try await LinkConnector(environment: env, group: group)
             .connect(host: relay.host, port: relay.port,
-                     expected: .init(rsaFingerprint: relay.rsa, ed25519: relay.ed25519), authenticate: false,
+                     expected: .init(rsaFingerprint: relay.rsa, ed25519: relay.ed25519), authenticate: authenticate,
                      circuitLayer: { ClientCellSink(mailbox) }).get()
         return TestCircuitClient(channel: channel, mailbox: mailbox)
     }
