@@ -6,7 +6,7 @@
 #               container tests with real podman (test-quick: all but the containers)
 # Both install the Debian packages they need first (apt-get, as root or through sudo).
 
-APT_PACKAGES := libssl-dev libsodium-dev libsqlite3-dev pkg-config tor openssh-server
+APT_PACKAGES := libssl-dev libsodium-dev libsqlite3-dev pkg-config tor openssh-server python3-stem nyx tmux prometheus
 SWIFT ?= swift
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

@@ -78,6 +78,16 @@ struct RunCommand: AsyncParsableCommand {
             .init(service: ORPortService(listeners: listeners, keys: live, environment: env, logger: logger),
                   successTerminationBehavior: .gracefullyShutdownGroup),
         ]
+        if config.control.enabled {
+            let orAddresses = listeners.compactMap { l -> String? in
+                guard let a = l.localAddress, let ip = a.ipAddress, let port = a.port else { return nil }
+                return ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
+            }
+            services.append(.init(service: ControlPortService(
+                config: config, configFile: node.config, dataDirectory: (try? node.resolvedDataDirectory()) ?? config.dataDirectory ?? ".",
+                keys: live, env: env, directory: directory, database: prepared.database, orListeners: orAddresses, group: group,
+                logger: logger)))
+        }
         services.append(.init(service: KeyMaintenance(
             database: prepared.database, lifetimes: try node.lifetimes(), live: live, handshakes: handshakes,
             credentials: prepared.credentialStore, interval: config.testingTorNetwork ? .seconds(30) : .seconds(600), logger: logger)))

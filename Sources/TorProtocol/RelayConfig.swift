@@ -29,6 +29,7 @@ public struct RelayConfig: Sendable, Equatable {
     public var exitPolicyRejectPrivate = true
     /// `MetricsPort` and `MetricsPortPolicy` (RelayConfig+Metrics.swift).
     public var metrics = MetricsPortConfig()
+    public var control = ControlPortConfig()
 
     /// `DirAuthority` lines: where descriptors are uploaded and the consensus is fetched.
     public var dirAuthorities: [DirAuthorityConfig] = []
@@ -48,7 +49,7 @@ public struct RelayConfig: Sendable, Equatable {
                                           "ORPort", "Address", "NumCPUs", "ExitRelay", "ExitPolicy", "ExitPolicyRejectPrivate",
                                           "DirAuthority", "TestingTorNetwork", "AssumeReachable", "PublishServerDescriptor",
                                           "BandwidthRate", "BandwidthBurst", "MyFamily"]
-        + metricsOptions
+        + metricsOptions + controlOptions
 
     /// The exit policy this relay enforces.
     public func effectiveExitPolicy() throws -> ExitPolicy {
@@ -128,6 +129,8 @@ public struct RelayConfig: Sendable, Equatable {
                 }
             case _ where Self.metricsOptions.contains(option):
                 try metrics.parse(option, line.value, here)
+            case _ where Self.controlOptions.contains(option):
+                try control.parse(option, line.value, here)
             default:
                 preconditionFailure("unhandled supported option \(option)")
             }
@@ -135,6 +138,7 @@ public struct RelayConfig: Sendable, Equatable {
         guard bandwidthBurst >= bandwidthRate else {
             throw TorProtocolError(.malformed, "BandwidthBurst (\(bandwidthBurst)) must be at least BandwidthRate (\(bandwidthRate))")
         }
+        try checkControl()
     }
 
     /// CTor's bandwidth syntax: a number and a unit (bytes, KBytes, MBytes, GBytes, TBytes,

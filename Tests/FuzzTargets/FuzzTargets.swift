@@ -19,6 +19,7 @@ public enum FuzzTargets {
         ("torrc", torrc),
         ("key-files", keyFiles),
         ("http-response", httpResponse),
+        ("control", control),
     ]
 
     public static func named(_ name: String) -> (@Sendable ([UInt8]) -> Void)? {
@@ -121,6 +122,43 @@ public enum FuzzTargets {
     static func torrc(_ bytes: [UInt8]) {
         let text = String(decoding: bytes, as: UTF8.self)
         if let t = try? Torrc(parsing: text, file: "fuzz") { _ = try? RelayConfig(torrc: t) }
+    }
+
+    /// ControlPort input: lines through one control session (the first byte's low bit starts it
+    /// authenticated, so both sides of the authentication wall are reached), and the text as a
+    /// HashedControlPassword value.
+    static func control(_ bytes: [UInt8]) {
+        let cookie = [UInt8](repeating: 0x11, count: 32)
+        let session = ControlSession(
+            auth: ControlAuthConfig(cookie: cookie, cookieFile: "/fuzz/cookie", passwords: [controlPassword], version: "0.4.9 (relaynode-fuzz)"),
+            backend: FuzzControlBackend(), nonce: { [UInt8](repeating: 0x22, count: 32) })
+        if bytes.first.map({ $0 & 1 == 1 }) == true { _ = session.handle("AUTHENTICATE " + String(repeating: "11", count: 32)) }
+        let text = String(decoding: bytes.dropFirst(), as: UTF8.self)
+        var data: [String]?
+        var pending = ""
+        for raw in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            let line = raw.hasSuffix("\r") ? String(raw.dropLast()) : String(raw)
+            if data != nil {
+                if line == "." {
+                    if session.handle(pending, data: data).close { return }
+                    data = nil
+                } else {
+                    data!.append(line)
+                }
+                continue
+            }
+            if line.hasPrefix("+") { pending = line; data = []; continue }
+            if session.handle(line).close { return }
+        }
+        _ = try? HashedControlPassword(parsing: text)
+    }
+
+    static let controlPassword = try! HashedControlPassword(parsing: "16:B76D033DA62D2B6660349E35FE433C9775386E072B5D767657EEC6DEE8")
+
+    struct FuzzControlBackend: ControlBackend {
+        func info(_ key: String) -> String? { key.hasPrefix("multi") ? "a\n.b\n" : key.count % 3 == 0 ? nil : "value" }
+        func conf(_ key: String) -> [String]? { key.count % 3 == 0 ? nil : key.count % 2 == 0 ? [] : ["x", "y"] }
+        func signal(_ signal: ControlSignal) -> Bool { true }
     }
 
     /// CTor's key files and PEM.

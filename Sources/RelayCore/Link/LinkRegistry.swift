@@ -34,6 +34,13 @@ public final class LinkRegistry: Sendable {
         }
     }
 
+    /// The relays we have an open authenticated link with.
+    public func authenticatedPeers() -> [RSAFingerprint] {
+        state.withLockedValue { s in
+            s.byIdentity.compactMap { fp, entries in entries.values.contains { $0.channel.isActive } ? fp : nil }
+        }
+    }
+
     public var authenticatedLinkCount: Int {
         state.withLockedValue { $0.byIdentity.values.reduce(0) { $0 + $1.count } }
     }

@@ -9,8 +9,8 @@ import TorProtocol
 ///
 /// Values are read from the relay's counters when scraped (no work on the data path): gauges
 /// are set, counters advance by what changed since the previous scrape. The registry comes
-/// from swift-prometheus; the `relaynode_*` gauges go through swift-metrics' API with its
-/// Prometheus factory, as any other library in the process would.
+/// from swift-prometheus, and every metric carries help text (promtool's lint asks for it);
+/// `factory` puts swift-metrics' API over the same registry for code that records through it.
 public actor RelayMetrics {
     /// What is measured; everything is optional so tools and tests can pass what they have.
     public struct Sources: Sendable {
@@ -83,8 +83,8 @@ public actor RelayMetrics {
         count("relaynode_link_handshakes_total", [("result", "failed")], links.handshakesFailed, "Link handshakes")
         count("relaynode_circuits_killed_for_memory_total", [], circuits.killedForMemory,
               "Circuits destroyed because queued cells on all links exceeded the limit")
-        Metrics.Gauge(label: "relaynode_queued_cells", factory: factory).record(max(0, sources.relay.queued.current))
-        Metrics.Gauge(label: "relaynode_event_loops", factory: factory).record(sources.eventLoops)
+        gauge("relaynode_queued_cells", [], max(0, sources.relay.queued.current), "Relay cells queued on all links, waiting to be written")
+        gauge("relaynode_event_loops", [], sources.eventLoops, "Event loops (threads) serving links")
         return registry.emitToString()
     }
 
