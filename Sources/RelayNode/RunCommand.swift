@@ -8,6 +8,7 @@ import RelayStore
 import ServiceLifecycle
 import TorCrypto
 import TorProtocol
+import UnixSignals
 
 struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -25,6 +26,13 @@ struct RunCommand: AsyncParsableCommand {
             fail("--log-level must be one of trace, debug, info, notice, warning, error, critical")
         }
         logger.logLevel = level
+        // One daemon per data directory: an exclusive lock held for the process's life (the
+        // kernel drops it when the process dies, so kill -9 leaves no stale lock).
+        let lock: DataDirectoryLock
+        do {
+            lock = try DataDirectoryLock.acquire(try node.resolvedDataDirectory())
+        } catch let e as CLIError { fail(e.description) }
+        defer { lock.release() }
         let prepared: PreparedRelay
         do {
             prepared = try PreparedRelay.load(node: node, logger: logger)
@@ -123,6 +131,10 @@ struct RunCommand: AsyncParsableCommand {
                 logger.warning("not publishing a descriptor: set Address (an IPv4 address) and an IPv4 ORPort")
             }
         }
+        // The first SIGTERM/SIGINT stops gracefully (listeners closed, links closed, statistics
+        // flushed); a second one during that exits at once. The watcher is the first service, so
+        // it is the last asked to stop and still listens while the others drain.
+        services.insert(.init(service: SecondSignalExit(logger: logger)), at: 0)
         let serviceGroup = ServiceGroup(configuration: .init(
             services: services,
             gracefulShutdownSignals: [.sigterm, .sigint],
@@ -135,6 +147,29 @@ struct RunCommand: AsyncParsableCommand {
         }
         try? await workers.shutdown()
         try await group.shutdownGracefully()
+    }
+}
+
+/// Exits at once on a second SIGTERM or SIGINT (the first starts the graceful stop).
+struct SecondSignalExit: Service {
+    let logger: Logger
+
+    func run() async throws {
+        await withTaskGroup(of: Void.self) { g in
+            g.addTask {
+                var seen = 0
+                for await signal in await UnixSignalsSequence(trapping: .sigterm, .sigint) {
+                    seen += 1
+                    if seen >= 2 {
+                        logger.warning("second signal: exiting at once", metadata: ["signal": "\(signal)"])
+                        _exit(1)
+                    }
+                }
+            }
+            g.addTask { try? await gracefulShutdown() }
+            await g.next()
+            g.cancelAll()
+        }
     }
 }
 

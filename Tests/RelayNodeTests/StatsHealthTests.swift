@@ -119,6 +119,21 @@ struct StatsHealthTests {
         #expect(health.stderr.split(separator: "\n").count == 1, "\(health.stderr)")
     }
 
+    /// One daemon per data directory: a second `run` stops with a clear error while the first
+    /// runs; after the first is killed with SIGKILL a new one starts (no stale lock).
+    @Test func oneDaemonPerDataDirectory() throws {
+        let node = try Node()
+        let first = try node.start()
+        let second = try relaynode("run", "--config", node.torrc)
+        #expect(second.status != 0 && second.stderr.contains("another relaynode (pid \(first.pid)) is running with the data directory"),
+                "\(second.stderr)")
+        kill(first.pid, SIGKILL)
+        #expect(first.stop() == nil)
+        let third = try node.start(log: "relaynode-third.log")
+        defer { third.stop() }
+        try node.probe()
+    }
+
     @Test func healthFollowsTheDaemon() throws {
         let node = try Node()
         let before = try relaynode("health", "--config", node.torrc)
