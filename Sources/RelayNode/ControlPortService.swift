@@ -25,6 +25,7 @@ struct ControlPortService: Service {
     let database: NodeDatabase
     let orListeners: [String]
     let group: any EventLoopGroup
+    let heartbeat: Heartbeat
     let logger: Logger
 
     /// GETINFO version: the C tor control-protocol level followed by relaynode's own version
@@ -68,15 +69,6 @@ struct ControlPortService: Service {
         }
         await server.close()
         if let cookieFile { try? FileManager.default.removeItem(atPath: cookieFile) }
-    }
-
-    /// A heartbeat line, as C tor's: uptime, links, circuits, traffic.
-    func heartbeat(_ state: ControlState) {
-        let s = state.snapshot
-        logger.notice("heartbeat", metadata: [
-            "uptime_s": "\(Int(Date().timeIntervalSince(state.started)))", "links": "\(env.stats.snapshot.openLinks)",
-            "circuits": "\(env.relay.stats.snapshot.circuitsOpen)", "read_bytes": "\(s.read)", "written_bytes": "\(s.written)",
-        ])
     }
 }
 
@@ -265,7 +257,8 @@ struct RelayControlBackend: ControlBackend {
             // Both stop gracefully: relaynode's drain takes well under a second.
             kill(getpid(), SIGTERM)
         case .heartbeat:
-            service.heartbeat(state)
+            let h = service.heartbeat
+            Task { await h.beat() }
         case .noop:
             break
         }

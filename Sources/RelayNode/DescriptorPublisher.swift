@@ -24,8 +24,8 @@ struct DescriptorMaker: Sendable {
             nickname: config.nickname, address: address, orPort: orPort,
             platform: Self.platform, proto: ServerDescriptor.supportedProtocols, published: now,
             uptime: max(0, Int(now.timeIntervalSince(startedAt))),
-            bandwidthRate: config.bandwidthRate, bandwidthBurst: config.bandwidthBurst,
-            bandwidthObserved: min(observedBandwidth, config.bandwidthRate),
+            bandwidthRate: config.advertisedBandwidthRate, bandwidthBurst: max(config.effectiveBandwidthBurst, config.advertisedBandwidthRate),
+            bandwidthObserved: min(observedBandwidth, config.advertisedBandwidthRate),
             exitPolicy: try config.effectiveExitPolicy())
         c.family = config.myFamily
         c.contact = config.contactInfo

@@ -17,15 +17,23 @@ struct RunCommand: AsyncParsableCommand {
 
     @OptionGroup var node: NodeOptions
     @OptionGroup var operations: OperationsOptions
-    @Option(help: "Log level: debug, info, notice, warning, error.") var logLevel: String = "notice"
+    @Option(help: "Log level: debug, info, notice, warning, error (default: notice, or what the config's Log lines say).") var logLevel: String?
     @Flag(help: "Log peer addresses (like SafeLogging 0). Off by default: addresses are scrubbed.") var unsafeLogging = false
 
     func run() async throws {
-        var logger = Logger(label: "relaynode")
-        guard let level = Logger.Level(rawValue: logLevel.lowercased()) else {
-            fail("--log-level must be one of trace, debug, info, notice, warning, error, critical")
+        var override: Logger.Level?
+        if let logLevel {
+            guard let level = Logger.Level(rawValue: logLevel.lowercased()) else {
+                fail("--log-level must be one of trace, debug, info, notice, warning, error, critical")
+            }
+            override = level
         }
-        logger.logLevel = level
+        // The Log lines decide where logs go, so the configuration is read once before anything logs.
+        let logger: Logger
+        do {
+            logger = try LogSetup.bootstrap(try node.relayConfig().operations.logs, override: override)
+        } catch let e as TorProtocolError { fail(e.context) }
+        catch let e as CLIError { fail(e.description) }
         // One daemon per data directory: an exclusive lock held for the process's life (the
         // kernel drops it when the process dies, so kill -9 leaves no stale lock).
         let lock: DataDirectoryLock
@@ -42,7 +50,7 @@ struct RunCommand: AsyncParsableCommand {
         catch let e as CLIError { fail(e.description) }
 
         var linkConfig = LinkHandler.Configuration()
-        linkConfig.safeLog = SafeLog(scrubAddresses: !unsafeLogging)
+        linkConfig.safeLog = SafeLog(scrubAddresses: !unsafeLogging && prepared.config.operations.safeLogging)
         let threads = prepared.config.numCPUs == 0 ? System.coreCount : prepared.config.numCPUs
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         let keys = prepared.keys
@@ -57,8 +65,8 @@ struct RunCommand: AsyncParsableCommand {
                                  limits: CircuitLimits(), ourIdentity: keys.rsaFingerprint, logger: logger,
                                  exitPolicy: prepared.exitPolicy, directory: directory)
         // CTor's default rate (1 GByte/s) is no limit in practice: only a configured one is enforced.
-        let limited = config.bandwidthRate < RelayConfig().bandwidthRate || config.bandwidthBurst < RelayConfig().bandwidthBurst
-        let limiter = limited ? BandwidthLimiter(rate: config.bandwidthRate, burst: config.bandwidthBurst) : nil
+        let limited = config.effectiveBandwidthRate < RelayConfig().bandwidthRate || config.effectiveBandwidthBurst < RelayConfig().bandwidthBurst
+        let limiter = limited ? BandwidthLimiter(rate: config.effectiveBandwidthRate, burst: max(config.effectiveBandwidthBurst, config.effectiveBandwidthRate)) : nil
         let refill = limiter?.start(on: group.next())
         defer { refill?.cancel() }
         if let limiter { logger.notice("bandwidth limited", metadata: ["rate": "\(limiter.rate)", "burst": "\(limiter.burst)"]) }
@@ -86,6 +94,10 @@ struct RunCommand: AsyncParsableCommand {
             .init(service: ORPortService(listeners: listeners, keys: live, environment: env, logger: logger),
                   successTerminationBehavior: .gracefullyShutdownGroup),
         ]
+        let heartbeat = Heartbeat(env: env, started: Date(), logger: logger)
+        if config.operations.heartbeatPeriod > 0 {
+            services.append(.init(service: HeartbeatService(heartbeat: heartbeat, period: config.operations.heartbeatPeriod)))
+        }
         if config.control.enabled {
             let orAddresses = listeners.compactMap { l -> String? in
                 guard let a = l.localAddress, let ip = a.ipAddress, let port = a.port else { return nil }
@@ -94,7 +106,7 @@ struct RunCommand: AsyncParsableCommand {
             services.append(.init(service: ControlPortService(
                 config: config, configFile: node.config, dataDirectory: (try? node.resolvedDataDirectory()) ?? config.dataDirectory ?? ".",
                 keys: live, env: env, directory: directory, database: prepared.database, orListeners: orAddresses, group: group,
-                logger: logger)))
+                heartbeat: heartbeat, logger: logger)))
         }
         services.append(.init(service: KeyMaintenance(
             database: prepared.database, lifetimes: try node.lifetimes(), live: live, handshakes: handshakes,

@@ -30,6 +30,8 @@ public struct RelayConfig: Sendable, Equatable {
     /// `MetricsPort` and `MetricsPortPolicy` (RelayConfig+Metrics.swift).
     public var metrics = MetricsPortConfig()
     public var control = ControlPortConfig()
+    /// Relay bandwidth, logging and heartbeat options (RelayConfig+Operations.swift).
+    public var operations = OperationsConfig()
 
     /// `DirAuthority` lines: where descriptors are uploaded and the consensus is fetched.
     public var dirAuthorities: [DirAuthorityConfig] = []
@@ -49,7 +51,7 @@ public struct RelayConfig: Sendable, Equatable {
                                           "ORPort", "Address", "NumCPUs", "ExitRelay", "ExitPolicy", "ExitPolicyRejectPrivate",
                                           "DirAuthority", "TestingTorNetwork", "AssumeReachable", "PublishServerDescriptor",
                                           "BandwidthRate", "BandwidthBurst", "MyFamily"]
-        + metricsOptions + controlOptions
+        + metricsOptions + controlOptions + operationsOptions
 
     /// The exit policy this relay enforces.
     public func effectiveExitPolicy() throws -> ExitPolicy {
@@ -131,6 +133,8 @@ public struct RelayConfig: Sendable, Equatable {
                 try metrics.parse(option, line.value, here)
             case _ where Self.controlOptions.contains(option):
                 try control.parse(option, line.value, here)
+            case _ where Self.operationsOptions.contains(option):
+                try operations.parse(option, line.value, here)
             default:
                 preconditionFailure("unhandled supported option \(option)")
             }
@@ -139,6 +143,7 @@ public struct RelayConfig: Sendable, Equatable {
             throw TorProtocolError(.malformed, "BandwidthBurst (\(bandwidthBurst)) must be at least BandwidthRate (\(bandwidthRate))")
         }
         try checkControl()
+        try checkOperations()
     }
 
     /// CTor's bandwidth syntax: a number and a unit (bytes, KBytes, MBytes, GBytes, TBytes,

@@ -80,3 +80,49 @@ struct ControlAuthTests {
         #expect(error("ControlPort auto\nCookieAuthentication 1\n") != "accepted")
     }
 }
+
+@Suite("Operator options: bandwidth, logging, heartbeat")
+struct OperationsOptionsTests {
+    func parse(_ text: String) throws -> RelayConfig { try RelayConfig(torrc: Torrc(parsing: text, file: "t")) }
+    func error(_ text: String) -> String {
+        do { _ = try parse(text); return "accepted" } catch { return "\(error)" }
+    }
+
+    @Test func bandwidthOptionsAndTheEffectiveRates() throws {
+        let d = try parse("")
+        #expect(d.effectiveBandwidthRate == 1 << 30 && d.advertisedBandwidthRate == 1 << 30 && d.operations.maxAdvertisedBandwidth == 1 << 30)
+        let c = try parse("BandwidthRate 10 MBytes\nBandwidthBurst 20 MBytes\nRelayBandwidthRate 4 MBytes\nRelayBandwidthBurst 8 MBytes\nMaxAdvertisedBandwidth 2 MBytes\n")
+        #expect(c.effectiveBandwidthRate == 4 << 20 && c.effectiveBandwidthBurst == 8 << 20)
+        #expect(c.advertisedBandwidthRate == 2 << 20)
+        let off = try parse("BandwidthRate 10 MBytes\nRelayBandwidthRate 0\n")
+        #expect(off.effectiveBandwidthRate == 10 << 20)
+        #expect(error("RelayBandwidthRate 8 MBytes\nRelayBandwidthBurst 4 MBytes\n").contains("RelayBandwidthBurst"))
+        #expect(error("MaxAdvertisedBandwidth fast\n").contains("t:1: MaxAdvertisedBandwidth"))
+    }
+
+    @Test func logLines() throws {
+        let c = try parse("Log notice stderr\nLog info-warn file /var/log/relaynode/info.log\nLog err stdout\n")
+        #expect(c.operations.logs == [
+            .init(min: .notice, max: .err, destination: .stderr),
+            .init(min: .info, max: .warn, destination: .file("/var/log/relaynode/info.log")),
+            .init(min: .err, max: .err, destination: .stdout),
+        ])
+        #expect(error("Log notice syslog\n").contains("t:1: Log syslog is not supported"))
+        #expect(error("Log loud stderr\n").contains("t:1: Log severity 'loud'"))
+        #expect(error("Log warn-info stderr\n").contains("runs backwards"))
+        #expect(error("Log notice file relative.log\n").contains("absolute path"))
+        #expect(error("Log notice\n").contains("needs a severity and a destination"))
+        #expect(error("Log [handshake]info stderr\n").contains("domains"))
+    }
+
+    @Test func safeLoggingAndHeartbeat() throws {
+        #expect(try parse("").operations.safeLogging && parse("SafeLogging relay\n").operations.safeLogging)
+        #expect(try !parse("SafeLogging 0\n").operations.safeLogging)
+        #expect(error("SafeLogging maybe\n").contains("t:1: SafeLogging must be 0, 1 or relay"))
+        #expect(try parse("").operations.heartbeatPeriod == 6 * 3600)
+        #expect(try parse("HeartbeatPeriod 2 hours\n").operations.heartbeatPeriod == 7200)
+        #expect(try parse("HeartbeatPeriod 0\n").operations.heartbeatPeriod == 0)
+        #expect(error("HeartbeatPeriod 10 minutes\n").contains("at least 30 minutes"))
+        #expect(try parse("TestingTorNetwork 1\nHeartbeatPeriod 1 second\n").operations.heartbeatPeriod == 1)
+    }
+}
