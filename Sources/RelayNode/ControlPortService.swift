@@ -16,7 +16,10 @@ import Glibc
 /// second, and answers GETINFO/GETCONF from the relay's live state, refreshed once a second
 /// (so no control command waits on the database or an event loop of the relay).
 struct ControlPortService: Service {
+    /// The configuration at start (the listeners and authentication come from it).
     let config: RelayConfig
+    /// What GETCONF reports: the configuration in force, SIGHUP included.
+    let live: LiveConfig
     let configFile: String?
     let dataDirectory: String
     let keys: LiveKeys
@@ -131,7 +134,7 @@ struct RelayControlBackend: ControlBackend {
     let service: ControlPortService
     let state: ControlState
 
-    var config: RelayConfig { service.config }
+    var config: RelayConfig { service.live.current }
 
     func info(_ key: String) -> String? {
         let s = state.snapshot

@@ -30,7 +30,7 @@ struct DescriptorCommand: AsyncParsableCommand {
                 guard let address = DescriptorMaker.publishedAddress(config), let port = config.orPorts.first?.port, port != 0 else {
                     throw CLIError("nothing published yet, and the config lacks an Address and a fixed ORPort to make a descriptor from")
                 }
-                let maker = DescriptorMaker(config: config, keys: LiveKeys(try db.loadKeys()), orPort: port, address: address, startedAt: Date())
+                let maker = DescriptorMaker(live: LiveConfig(config), keys: LiveKeys(try db.loadKeys()), orPort: port, address: address, startedAt: Date())
                 let (desc, extra) = try maker.make(now: Date(), observedBandwidth: 0, historyLines: [])
                 FileHandle.standardError.write(Data("relaynode: nothing published yet; this descriptor was made now\n".utf8))
                 print(extraInfo ? extra.text : desc.text, terminator: "")

@@ -10,7 +10,9 @@ import TorProtocol
 /// Builds this relay's server descriptor and extra-info document from its config, keys and
 /// running state.
 struct DescriptorMaker: Sendable {
-    let config: RelayConfig
+    /// Read for every descriptor: a SIGHUP may have changed it.
+    let live: LiveConfig
+    var config: RelayConfig { live.current }
     let keys: LiveKeys
     /// The ORPort as published (the bound port when the config says 0).
     let orPort: Int

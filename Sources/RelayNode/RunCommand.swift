@@ -94,6 +94,9 @@ struct RunCommand: AsyncParsableCommand {
             .init(service: ORPortService(listeners: listeners, keys: live, environment: env, logger: logger),
                   successTerminationBehavior: .gracefullyShutdownGroup),
         ]
+        let liveConfig = LiveConfig(config)
+        services.append(.init(service: ConfigReloader(load: { [node] in try node.relayConfig() }, live: liveConfig, relay: relay,
+                                                      limiter: limiter, logger: logger)))
         let heartbeat = Heartbeat(env: env, started: Date(), logger: logger)
         if config.operations.heartbeatPeriod > 0 {
             services.append(.init(service: HeartbeatService(heartbeat: heartbeat, period: config.operations.heartbeatPeriod)))
@@ -104,7 +107,7 @@ struct RunCommand: AsyncParsableCommand {
                 return ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
             }
             services.append(.init(service: ControlPortService(
-                config: config, configFile: node.config, dataDirectory: (try? node.resolvedDataDirectory()) ?? config.dataDirectory ?? ".",
+                config: config, live: liveConfig, configFile: node.config, dataDirectory: (try? node.resolvedDataDirectory()) ?? config.dataDirectory ?? ".",
                 keys: live, env: env, directory: directory, database: prepared.database, orListeners: orAddresses, group: group,
                 heartbeat: heartbeat, logger: logger)))
         }
@@ -121,7 +124,7 @@ struct RunCommand: AsyncParsableCommand {
                 logger.notice("PublishServerDescriptor 0: not publishing a descriptor")
             } else if let address = DescriptorMaker.publishedAddress(config),
                       let port = listeners.compactMap({ $0.localAddress?.protocol == .inet ? $0.localAddress?.port : nil }).first {
-                let maker = DescriptorMaker(config: config, keys: live, orPort: port, address: address, startedAt: Date())
+                let maker = DescriptorMaker(live: liveConfig, keys: live, orPort: port, address: address, startedAt: Date())
                 let uploader = DescriptorUploader(authorities: config.dirAuthorities, database: prepared.database, group: group, logger: logger)
                 services.append(.init(service: DescriptorPublisher(
                     maker: maker, uploader: uploader, cache: directory,

@@ -284,5 +284,64 @@ struct OperatorOptionsTests {
         let desc = try relaynode("descriptor", "show", "--config", tmp.sub("torrc"))
         #expect(desc.stdout.contains("\nbandwidth 2097152 20971520 "), "advertised: \(desc.stdout.prefix(600))")
     }
+
+    /// SIGHUP reads the torrc again: runtime options change (seen through the control port's
+    /// GETCONF and GETINFO exit-policy/full), restart-only ones are named, and a broken file
+    /// changes nothing.
+    @Test func sighupReloadsTheConfiguration() throws {
+        let tmp = TempDirectory()
+        try relaynode("keys", "generate", "--data-directory", tmp.sub("node"))
+        let orport = freePort(), control = freePort()
+        func write(_ extra: String, orport port: Int) throws {
+            try """
+                DataDirectory \(tmp.sub("node"))
+                ORPort 127.0.0.1:\(port)
+                Address 127.0.0.1
+                ControlPort \(control)
+                HashedControlPassword \(ControlPortTests.hashed)
+                BandwidthRate 10 MBytes
+
+                """.appending(extra).write(toFile: tmp.sub("torrc"), atomically: true, encoding: .utf8)
+        }
+        try write("Nickname before\nContactInfo first <a@example.invalid>\n", orport: orport)
+        let d = try Daemon("relaynode", Programs.relaynode, ["run", "--config", tmp.sub("torrc")], logPath: tmp.sub("relaynode.log"))
+        defer { d.stop() }
+        #expect(waitFor(20) { d.log.contains("ControlPort listening") }, "\(d.log)")
+        func ask(_ command: String) throws -> String {
+            let r = try run("/usr/bin/python3", ["-c", """
+                import socket, sys
+                s = socket.create_connection(('127.0.0.1', \(control)), timeout=10)
+                s.sendall(('AUTHENTICATE "\(ControlPortTests.password)"\\r\\n' + sys.argv[1] + '\\r\\nQUIT\\r\\n').encode())
+                out = b''
+                while True:
+                    b = s.recv(4096)
+                    if not b: break
+                    out += b
+                sys.stdout.write(out.decode())
+                """, command])
+            return r.stdout
+        }
+        #expect(try ask("GETCONF Nickname ContactInfo BandwidthRate").contains("250-Nickname=before\r\n250-ContactInfo=first <a@example.invalid>\r\n250 BandwidthRate=10485760"))
+        #expect(try ask("GETINFO exit-policy/full").contains("reject *:*"))
+
+        try write("Nickname after\nContactInfo second <b@example.invalid>\nExitRelay 1\nExitPolicy accept *:443\nExitPolicy reject *:*\nBandwidthRate 2 MBytes\n",
+                  orport: freePort())
+        kill(d.pid, SIGHUP)
+        #expect(waitFor(10) { d.log.contains("SIGHUP: configuration reloaded") }, "\(d.log)")
+        #expect(d.log.contains("changed=Nickname, ContactInfo, ExitRelay, ExitPolicy, BandwidthRate"), "\(d.log)")
+        #expect(d.log.contains("options=ORPort") && d.log.contains("take effect only after a restart"), "\(d.log)")
+        let conf = try ask("GETCONF Nickname ContactInfo BandwidthRate ORPort")
+        #expect(conf.contains("250-Nickname=after\r\n250-ContactInfo=second <b@example.invalid>\r\n250-BandwidthRate=2097152\r\n250 ORPort=127.0.0.1:\(orport)"), "\(conf)")
+        let policy = try ask("GETINFO exit-policy/full")
+        #expect(policy.contains("accept *:443") && policy.contains("reject *:*"), "\(policy)")
+        #expect(try relaynode("link-probe", "127.0.0.1:\(orport)").status == 0, "still on its first ORPort")
+
+        // A broken file: the error names the line; nothing changes.
+        try write("Nickname broken\nBogusOption 1\n", orport: orport)
+        kill(d.pid, SIGHUP)
+        #expect(waitFor(10) { d.log.contains("keeping the running configuration") }, "\(d.log)")
+        #expect(d.log.contains("torrc:8: option 'BogusOption' is not supported"), "\(d.log)")
+        #expect(try ask("GETCONF Nickname").contains("250 Nickname=after"))
+    }
 }
 

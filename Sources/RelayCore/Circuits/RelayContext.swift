@@ -60,8 +60,11 @@ public struct RelayContext: Sendable {
     /// Opens links to next hops. Set after construction (the connector needs the environment).
     public let connector: NIOLockedValueBox<LinkConnector?>
     public let logger: Logger
-    /// Which streams this relay opens as an exit (reject-all for a non-exit).
-    public let exitPolicy: ExitPolicy
+    /// Which streams this relay opens as an exit (reject-all for a non-exit); a configuration
+    /// reload may replace it (read when a stream opens, never per cell).
+    public var exitPolicy: ExitPolicy { exitPolicyBox.withLockedValue { $0 } }
+    private let exitPolicyBox: NIOLockedValueBox<ExitPolicy>
+    private let resolverStarted: NIOLockedValueBox<Bool>
     /// Name resolution for exit streams, off the I/O loops (getaddrinfo blocks).
     public let resolver: NIOThreadPool
     /// Output queued on all links together.
@@ -76,7 +79,8 @@ public struct RelayContext: Sendable {
                 stats: CircuitStats, limits: CircuitLimits, ourIdentity: RSAFingerprint, logger: Logger,
                 exitPolicy: ExitPolicy = .rejectAll, createRate: CreateRateLimiter.Settings = .init(),
                 directory: DirectoryCache? = nil) {
-        self.exitPolicy = exitPolicy
+        self.exitPolicyBox = NIOLockedValueBox(exitPolicy)
+        self.resolverStarted = NIOLockedValueBox(exitPolicy.isExit)
         self.directory = directory
         self.createLimiter = CreateRateLimiter(settings: createRate)
         // Only an exit resolves names; a non-exit never submits work, so no thread is started.
@@ -94,6 +98,14 @@ public struct RelayContext: Sendable {
 }
 
 extension RelayContext {
+    /// Replaces the exit policy (SIGHUP); the resolver threads start when the relay becomes an exit.
+    public func setExitPolicy(_ policy: ExitPolicy) {
+        exitPolicyBox.withLockedValue { $0 = policy }
+        if policy.isExit, resolverStarted.withLockedValue({ started in defer { started = true }; return !started }) {
+            resolver.start()
+        }
+    }
+
     /// A context for tools that open links but carry no circuits (link-probe, benchmarks):
     /// every CREATE is refused.
     public static func linksOnly(ourIdentity: RSAFingerprint, registry: LinkRegistry = LinkRegistry(), logger: Logger) -> RelayContext {

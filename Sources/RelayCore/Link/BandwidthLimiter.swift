@@ -13,17 +13,26 @@ public final class BandwidthLimiter: Sendable {
         var waiters: [@Sendable () -> Void] = []
     }
 
-    public let rate: Int
-    public let burst: Int
+    private let rates: NIOLockedValueBox<(rate: Int, burst: Int)>
+    public var rate: Int { rates.withLockedValue { $0.rate } }
+    public var burst: Int { rates.withLockedValue { $0.burst } }
     private let read: NIOLockedValueBox<Bucket>
     private let write: NIOLockedValueBox<Bucket>
     private let counters = NIOLockedValueBox((readStalls: 0, writeStalls: 0))
 
     public init(rate: Int, burst: Int) {
-        self.rate = max(1, rate)
-        self.burst = max(rate, burst)
-        read = NIOLockedValueBox(Bucket(tokens: self.burst))
-        write = NIOLockedValueBox(Bucket(tokens: self.burst))
+        let r = max(1, rate), b = max(r, burst)
+        rates = NIOLockedValueBox((r, b))
+        read = NIOLockedValueBox(Bucket(tokens: b))
+        write = NIOLockedValueBox(Bucket(tokens: b))
+    }
+
+    /// New limits (a configuration reload): the next refills use them; tokens above the new
+    /// burst are dropped.
+    public func setLimits(rate: Int, burst: Int) {
+        let r = max(1, rate), b = max(r, burst)
+        rates.withLockedValue { $0 = (r, b) }
+        for bucket in [read, write] { bucket.withLockedValue { $0.tokens = min($0.tokens, b) } }
     }
 
     /// Starts the refill timer on `loop`; cancel the returned task to stop it.
@@ -33,6 +42,7 @@ public final class BandwidthLimiter: Sendable {
 
     /// Adds a tick's worth of tokens and runs whoever was waiting for them.
     func refill() {
+        let (rate, burst) = rates.withLockedValue { $0 }
         let perTick = max(1, rate / 10)
         for bucket in [read, write] {
             let wake: [@Sendable () -> Void] = bucket.withLockedValue { b in
