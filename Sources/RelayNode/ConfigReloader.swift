@@ -117,6 +117,7 @@ struct ConfigReloader: Service {
         restart("Log", \.operations.logs)
         restart("SafeLogging", \.operations.safeLogging)
         restart("HeartbeatPeriod", \.operations.heartbeatPeriod)
+        restart("AccountingMax/AccountingStart/AccountingRule", \.operations.accounting)
         return (m, o)
     }
 }

@@ -29,6 +29,7 @@ struct ControlPortService: Service {
     let orListeners: [String]
     let group: any EventLoopGroup
     let heartbeat: Heartbeat
+    let accounting: AccountingStatus
     let logger: Logger
 
     /// GETINFO version: the C tor control-protocol level followed by relaynode's own version
@@ -163,10 +164,22 @@ struct RelayControlBackend: ControlBackend {
              "net/listeners/extor", "net/listeners/httptunnel":
             return ""
         case "net/listeners/metrics": return config.metrics.listeners.map { "\"\($0.host):\($0.port)\"" }.joined(separator: " ")
-        case "accounting/enabled": return "0"
-        case "accounting/hibernating": return "awake"
-        case "accounting/bytes", "accounting/bytes-left": return "0 0"
-        case "accounting/interval-start", "accounting/interval-wake", "accounting/interval-end": return ""
+        case "accounting/enabled": return service.accounting.snapshot.enabled ? "1" : "0"
+        case "accounting/hibernating": return service.accounting.snapshot.state.rawValue
+        case "accounting/bytes":
+            let a = service.accounting.snapshot
+            return "\(a.read) \(a.written)"
+        case "accounting/bytes-left":
+            let a = service.accounting.snapshot
+            guard a.enabled else { return "0 0" }
+            func left(_ used: UInt64) -> UInt64 { a.max > used ? a.max - used : 0 }
+            switch a.rule {
+            case .sum: let l = left(a.read &+ a.written); return "\(l) \(l)"
+            case .max, .in, .out: return "\(left(a.read)) \(left(a.written))"
+            }
+        case "accounting/interval-start": return service.accounting.snapshot.start.map(NetDoc.formatTime) ?? ""
+        case "accounting/interval-wake": return service.accounting.snapshot.wake.map(NetDoc.formatTime) ?? ""
+        case "accounting/interval-end": return service.accounting.snapshot.end.map(NetDoc.formatTime) ?? ""
         case "status/reachability-succeeded":
             let ok = s.reachable == true ? 1 : 0
             return "OR=\(ok) DIR=\(ok)"
@@ -238,6 +251,12 @@ struct RelayControlBackend: ControlBackend {
         case "HashedControlPassword": return c.control.hashedPasswords.map(\.text)
         case "OfflineMasterKey": return [c.offlineMasterKey ? "1" : "0"]
         case "SigningKeyLifetime": return ["\(Int(c.signingKeyLifetime / 86_400)) days"]
+        case "AccountingMax": return ["\(c.operations.accounting.max)"]
+        case "AccountingRule": return [c.operations.accounting.rule.rawValue]
+        case "AccountingStart":
+            let a = c.operations.accounting
+            let hm = String(format: "%02d:%02d", a.startMinute / 60, a.startMinute % 60)
+            return [a.period == .day ? "day \(hm)" : "\(a.period.rawValue) \(a.startDay) \(hm)"]
         default: return []
         }
     }
@@ -248,7 +267,7 @@ struct RelayControlBackend: ControlBackend {
         "SocksPort": ["0"], "DirPort": ["0"], "RelayBandwidthRate": ["0"], "RelayBandwidthBurst": ["0"],
         "MaxAdvertisedBandwidth": ["1073741824"], "Log": ["notice stderr"], "DisableDebuggerAttachment": ["1"],
         "HiddenServiceOptions": [], "BridgeRelay": ["0"], "ClientOnly": ["0"], "DisableNetwork": ["0"],
-        "AccountingMax": ["0"], "User": [], "RunAsDaemon": ["0"],
+        "User": [], "RunAsDaemon": ["0"],
     ]
 
     func signal(_ signal: ControlSignal) -> Bool {

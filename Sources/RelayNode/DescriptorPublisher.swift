@@ -18,6 +18,8 @@ struct DescriptorMaker: Sendable {
     let orPort: Int
     let address: [UInt8]
     let startedAt: Date
+    /// AccountingMax: true while hibernating (the descriptor then says so).
+    var hibernating: @Sendable () -> Bool = { false }
     static let platform = "relaynode \(RelayNodeCommand.version) on Linux"
 
     /// The content of a descriptor published at `now`.
@@ -31,6 +33,7 @@ struct DescriptorMaker: Sendable {
             exitPolicy: try config.effectiveExitPolicy())
         c.family = config.myFamily
         c.contact = config.contactInfo
+        c.hibernating = hibernating()
         return c
     }
 

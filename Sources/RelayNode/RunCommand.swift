@@ -97,6 +97,10 @@ struct RunCommand: AsyncParsableCommand {
         let liveConfig = LiveConfig(config)
         services.append(.init(service: ConfigReloader(load: { [node] in try node.relayConfig() }, live: liveConfig, relay: relay,
                                                       limiter: limiter, logger: logger)))
+        let accounting = AccountingStatus()
+        services.append(.init(service: AccountingService(
+            config: config.operations.accounting, database: prepared.database, traffic: traffic, relay: relay,
+            identity: keys.rsaFingerprint.bytes, status: accounting, tick: config.testingTorNetwork ? 1 : 5, logger: logger)))
         let heartbeat = Heartbeat(env: env, started: Date(), logger: logger)
         if config.operations.heartbeatPeriod > 0 {
             services.append(.init(service: HeartbeatService(heartbeat: heartbeat, period: config.operations.heartbeatPeriod)))
@@ -109,7 +113,7 @@ struct RunCommand: AsyncParsableCommand {
             services.append(.init(service: ControlPortService(
                 config: config, live: liveConfig, configFile: node.config, dataDirectory: (try? node.resolvedDataDirectory()) ?? config.dataDirectory ?? ".",
                 keys: live, env: env, directory: directory, database: prepared.database, orListeners: orAddresses, group: group,
-                heartbeat: heartbeat, logger: logger)))
+                heartbeat: heartbeat, accounting: accounting, logger: logger)))
         }
         services.append(.init(service: KeyMaintenance(
             database: prepared.database, lifetimes: try node.lifetimes(), live: live, handshakes: handshakes,
@@ -124,7 +128,8 @@ struct RunCommand: AsyncParsableCommand {
                 logger.notice("PublishServerDescriptor 0: not publishing a descriptor")
             } else if let address = DescriptorMaker.publishedAddress(config),
                       let port = listeners.compactMap({ $0.localAddress?.protocol == .inet ? $0.localAddress?.port : nil }).first {
-                let maker = DescriptorMaker(live: liveConfig, keys: live, orPort: port, address: address, startedAt: Date())
+                var maker = DescriptorMaker(live: liveConfig, keys: live, orPort: port, address: address, startedAt: Date())
+                maker.hibernating = { relay.hibernation != .awake }
                 let uploader = DescriptorUploader(authorities: config.dirAuthorities, database: prepared.database, group: group, logger: logger)
                 services.append(.init(service: DescriptorPublisher(
                     maker: maker, uploader: uploader, cache: directory,

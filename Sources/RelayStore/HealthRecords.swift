@@ -20,6 +20,10 @@ public enum HealthEventKind: String, Codable, Sendable, DatabaseValueConvertible
     case consensusFlags = "consensus_flags"
     /// Clock skew a peer reported (`detail`, e.g. "+42 s from $FINGERPRINT").
     case clockSkew = "clock_skew"
+    /// AccountingMax: hibernation state changed (`detail`: awake, soft or hard, and why).
+    case hibernation
+    /// SIGHUP re-read the configuration (`ok`; `detail`: what changed or the error).
+    case configReload = "config_reload"
 }
 
 /// One row of `health_event`.

@@ -26,6 +26,7 @@ public struct OperationsConfig: Sendable, Equatable {
     public var safeLogging = true
     public var heartbeatPeriod: Double = 6 * 3600
     public var logs: [LogTarget] = []
+    public var accounting = AccountingConfig()
 
     public init() {}
 
@@ -47,6 +48,15 @@ public struct OperationsConfig: Sendable, Equatable {
             heartbeatPeriod = try RelayConfig.parseInterval(value, here, option)
         case "Log":
             logs.append(try Self.parseLog(value, here))
+        case "AccountingMax":
+            accounting.max = value == "0" ? 0 : UInt64(try RelayConfig.parseBandwidth(value, here, option, limit: Double(1 << 60)))
+        case "AccountingStart":
+            (accounting.period, accounting.startDay, accounting.startMinute) = try AccountingConfig.parseStart(value, here)
+        case "AccountingRule":
+            guard let r = AccountingConfig.Rule(rawValue: value.lowercased()) else {
+                throw TorProtocolError(.malformed, "\(here): AccountingRule must be sum, max, in or out, got '\(value)'")
+            }
+            accounting.rule = r
         default:
             preconditionFailure("not an operations option: \(option)")
         }
@@ -98,7 +108,7 @@ public struct OperationsConfig: Sendable, Equatable {
 
 extension RelayConfig {
     static let operationsOptions = ["RelayBandwidthRate", "RelayBandwidthBurst", "MaxAdvertisedBandwidth", "SafeLogging",
-                                    "HeartbeatPeriod", "Log"]
+                                    "HeartbeatPeriod", "Log", "AccountingMax", "AccountingStart", "AccountingRule"]
 
     /// The rate the token buckets enforce: BandwidthRate, lowered by RelayBandwidthRate when set
     /// (relaynode carries only relayed traffic: it has no client ports).

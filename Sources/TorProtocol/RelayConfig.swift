@@ -148,7 +148,7 @@ public struct RelayConfig: Sendable, Equatable {
 
     /// CTor's bandwidth syntax: a number and a unit (bytes, KBytes, MBytes, GBytes, TBytes,
     /// or bits: kbits, mbits, gbits, tbits; KB/MB/GB/TB as bytes). Bits are divided by 8.
-    static func parseBandwidth(_ value: String, _ here: String, _ option: String) throws -> Int {
+    static func parseBandwidth(_ value: String, _ here: String, _ option: String, limit: Double = Double(Int32.max) * 1024) throws -> Int {
         let parts = value.split(separator: " ", omittingEmptySubsequences: true)
         guard let first = parts.first, let n = Double(first), n >= 0, parts.count <= 2 else {
             throw TorProtocolError(.malformed, "\(here): \(option) needs a number and a unit such as 'KBytes' or 'MBytes', got '\(value)'")
@@ -169,7 +169,7 @@ public struct RelayConfig: Sendable, Equatable {
         default: throw TorProtocolError(.malformed, "\(here): \(option) has unknown unit '\(unit)'")
         }
         let bytes = n * factor
-        guard bytes >= 1, bytes < Double(Int32.max) * 1024 else {
+        guard bytes >= 1, bytes < limit else {
             throw TorProtocolError(.malformed, "\(here): \(option) must be at least 1 byte per second, got '\(value)'")
         }
         return Int(bytes)

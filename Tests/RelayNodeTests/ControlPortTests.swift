@@ -345,3 +345,63 @@ struct OperatorOptionsTests {
     }
 }
 
+
+/// AccountingMax with a real relay: link handshakes spend a small budget; the relay hibernates
+/// (GETINFO accounting/hibernating says so, new links are refused), and after a restart in the
+/// same interval it is still hibernating, its counts read back from the node database.
+@Suite(.timeLimit(.minutes(3)), .serialized)
+struct AccountingHibernationTests {
+    @Test func aSpentBudgetHibernatesAndSurvivesRestart() throws {
+        let tmp = TempDirectory()
+        try relaynode("keys", "generate", "--data-directory", tmp.sub("node"))
+        let orport = freePort(), control = freePort()
+        try """
+            DataDirectory \(tmp.sub("node"))
+            ORPort 127.0.0.1:\(orport)
+            Address 127.0.0.1
+            TestingTorNetwork 1
+            ControlPort \(control)
+            HashedControlPassword \(ControlPortTests.hashed)
+            AccountingMax 40 KBytes
+            AccountingStart day 00:00
+            AccountingRule sum
+
+            """.write(toFile: tmp.sub("torrc"), atomically: true, encoding: .utf8)
+        func ask(_ command: String) throws -> String {
+            try run("/usr/bin/python3", ["-c", """
+                import socket, sys
+                s = socket.create_connection(('127.0.0.1', \(control)), timeout=10)
+                s.sendall(('AUTHENTICATE "\(ControlPortTests.password)"\\r\\n' + sys.argv[1] + '\\r\\nQUIT\\r\\n').encode())
+                out = b''
+                while True:
+                    b = s.recv(4096)
+                    if not b: break
+                    out += b
+                sys.stdout.write(out.decode())
+                """, command]).stdout
+        }
+        var d = try Daemon("relaynode", Programs.relaynode, ["run", "--config", tmp.sub("torrc")], logPath: tmp.sub("run1.log"))
+        #expect(waitFor(20) { d.log.contains("ControlPort listening") }, "\(d.log)")
+        #expect(try ask("GETINFO accounting/enabled accounting/hibernating").contains("250-accounting/enabled=1\r\n250-accounting/hibernating=awake"))
+        #expect(try ask("GETINFO accounting/interval-end").contains("accounting/interval-end=20"))
+        // Spend the budget: each handshake moves a few KB.
+        var probes = 0
+        while probes < 60, try relaynode("link-probe", "127.0.0.1:\(orport)", "--timeout", "5").status == 0 {
+            probes += 1
+            if d.log.contains("hibernating (hard)") { break }
+        }
+        #expect(waitFor(10) { d.log.contains("accounting: hibernating (hard)") }, "\(d.log)")
+        let state = try ask("GETINFO accounting/hibernating accounting/bytes")
+        #expect(state.contains("accounting/hibernating=hard"), "\(state)")
+        #expect(try relaynode("link-probe", "127.0.0.1:\(orport)", "--timeout", "5").status != 0, "no new links while hibernating")
+        #expect(d.stop() == 0)
+
+        // Same interval after a restart: still hard, from the database.
+        d = try Daemon("relaynode", Programs.relaynode, ["run", "--config", tmp.sub("torrc")], logPath: tmp.sub("run2.log"))
+        defer { d.stop() }
+        #expect(waitFor(20) { d.log.contains("accounting: hibernating (hard)") && d.log.contains("at start") }, "\(d.log)")
+        #expect(try relaynode("link-probe", "127.0.0.1:\(orport)", "--timeout", "5").status != 0)
+        let health = try relaynode("health", "--config", tmp.sub("torrc"), "--json", "--events", "20")
+        #expect(health.stdout.contains("\"kind\" : \"hibernation\""), "\(health.stdout.prefix(800))")
+    }
+}

@@ -126,3 +126,70 @@ struct OperationsOptionsTests {
         #expect(try parse("TestingTorNetwork 1\nHeartbeatPeriod 1 second\n").operations.heartbeatPeriod == 1)
     }
 }
+
+@Suite("Accounting (AccountingMax)")
+struct AccountingTests {
+    func date(_ s: String) -> Date { ISO8601DateFormatter().date(from: s)! }
+    func parse(_ text: String) throws -> AccountingConfig { try RelayConfig(torrc: Torrc(parsing: text, file: "t")).operations.accounting }
+
+    @Test func intervals() throws {
+        let month = try parse("AccountingMax 10 GBytes\nAccountingStart month 3 15:00\n")
+        #expect(month.max == 10 << 30 && month.rule == .max)
+        var i = month.interval(containing: date("2026-11-22T10:00:00Z"))
+        #expect(i.start == date("2026-11-03T15:00:00Z") && i.end == date("2026-12-03T15:00:00Z"))
+        i = month.interval(containing: date("2026-11-03T14:59:59Z"))
+        #expect(i.start == date("2026-10-03T15:00:00Z") && i.end == date("2026-11-03T15:00:00Z"))
+        let week = try parse("AccountingMax 1 TBytes\nAccountingStart week 1 00:00\nAccountingRule sum\n")   // Mondays
+        i = week.interval(containing: date("2026-11-22T10:00:00Z"))                                       // a Sunday
+        #expect(i.start == date("2026-11-16T00:00:00Z") && i.end == date("2026-11-23T00:00:00Z"))
+        i = week.interval(containing: date("2026-11-23T00:00:00Z"))
+        #expect(i.start == date("2026-11-23T00:00:00Z"))
+        let day = try parse("AccountingMax 500 MBytes\nAccountingStart day 04:30\n")
+        i = day.interval(containing: date("2026-11-22T03:00:00Z"))
+        #expect(i.start == date("2026-11-21T04:30:00Z") && i.end == date("2026-11-22T04:30:00Z"))
+        #expect(try parse("AccountingMax 20 TBytes\n").max == 20 << 40)
+        let defaults = try parse("AccountingMax 1 GByte\n")
+        #expect(defaults.period == .month && defaults.startDay == 1 && defaults.startMinute == 0)
+    }
+
+    @Test func badStartsAndRulesNameTheLine() {
+        func error(_ text: String) -> String {
+            do { _ = try parse(text); return "accepted" } catch { return "\(error)" }
+        }
+        #expect(error("AccountingStart month 29 00:00\n").contains("t:1: AccountingStart month needs a day (1-28)"))
+        #expect(error("AccountingStart week 8 00:00\n").contains("1-7"))
+        #expect(error("AccountingStart day 24:00\n").contains("HH:MM"))
+        #expect(error("AccountingStart hourly 00:00\n").contains("t:1: AccountingStart must be"))
+        #expect(error("AccountingRule both\n").contains("t:1: AccountingRule must be sum, max, in or out"))
+        #expect(error("AccountingMax lots\n").contains("t:1: AccountingMax"))
+    }
+
+    @Test func usageSoftLimitWakeAndState() {
+        var a = AccountingConfig()
+        a.max = 1000
+        #expect(a.usage(read: 300, written: 500) == 500)
+        a.rule = .sum; #expect(a.usage(read: 300, written: 500) == 800)
+        a.rule = .in; #expect(a.usage(read: 300, written: 500) == 300)
+        a.rule = .out; #expect(a.usage(read: 300, written: 500) == 500)
+        // 95% of the budget, raised so that no more than 500 MiB, or three hours of the
+        // expected rate, are held back (C tor's hibernate_soft_limit_reached).
+        #expect(a.softLimit(expectedBytesPerMinute: 0) == 950)
+        #expect(a.softLimit(expectedBytesPerMinute: 1) == 950)
+        var big = AccountingConfig()
+        big.max = 100 << 30
+        #expect(big.softLimit(expectedBytesPerMinute: 0) == (100 << 30) - (500 << 20))
+        #expect(big.softLimit(expectedBytesPerMinute: 1 << 20) == (100 << 30) - (180 << 20))
+        #expect(big.softLimit(expectedBytesPerMinute: 10 << 20) == (100 << 30) - (500 << 20))
+        let start = Date(timeIntervalSince1970: 1_000_000), end = start + 86_400
+        #expect(a.wakeTime(start: start, end: end, expectedBytesPerMinute: 0, seed: [1, 2, 3, 4]) == start)
+        // 1000 bytes at 10/min last 100 minutes: the wake time falls in the first 86400 - 6000 s.
+        let w = a.wakeTime(start: start, end: end, expectedBytesPerMinute: 10, seed: [0xde, 0xad, 0xbe, 0xef])
+        #expect(w >= start && w < end - 6000)
+        #expect(w == a.wakeTime(start: start, end: end, expectedBytesPerMinute: 10, seed: [0xde, 0xad, 0xbe, 0xef]))
+        #expect(a.state(usage: 100, softLimit: 950, now: start + 10, wake: start) == .awake)
+        #expect(a.state(usage: 960, softLimit: 950, now: start + 10, wake: start) == .soft)
+        #expect(a.state(usage: 1000, softLimit: 950, now: start + 10, wake: start) == .hard)
+        #expect(a.state(usage: 0, softLimit: 950, now: start + 10, wake: start + 20) == .soft)
+        #expect(AccountingConfig().state(usage: 1 << 40, softLimit: 0, now: start, wake: start) == .awake)
+    }
+}

@@ -159,6 +159,10 @@ public final class LinkMux: ChannelDuplexHandler {
             refuse(id, .resourceLimit, "too_many_circuits")
             return
         }
+        guard relay.hibernation == .awake else {
+            refuse(id, .hibernating, "hibernating")
+            return
+        }
         guard cell.command != .create, let kind = relay.handshakes.kind(of: cell) else {
             refuse(id, .protocolViolation, "unsupported_handshake")
             return

@@ -64,6 +64,9 @@ public struct RelayContext: Sendable {
     /// reload may replace it (read when a stream opens, never per cell).
     public var exitPolicy: ExitPolicy { exitPolicyBox.withLockedValue { $0 } }
     private let exitPolicyBox: NIOLockedValueBox<ExitPolicy>
+    /// AccountingMax: while not awake, new connections and circuits are refused.
+    public var hibernation: AccountingConfig.State { hibernationBox.withLockedValue { $0 } }
+    private let hibernationBox = NIOLockedValueBox(AccountingConfig.State.awake)
     private let resolverStarted: NIOLockedValueBox<Bool>
     /// Name resolution for exit streams, off the I/O loops (getaddrinfo blocks).
     public let resolver: NIOThreadPool
@@ -98,6 +101,12 @@ public struct RelayContext: Sendable {
 }
 
 extension RelayContext {
+    /// Enters or leaves hibernation; hard hibernation closes every link.
+    public func setHibernation(_ state: AccountingConfig.State) {
+        hibernationBox.withLockedValue { $0 = state }
+        if state == .hard { registry.closeAll() }
+    }
+
     /// Replaces the exit policy (SIGHUP); the resolver threads start when the relay becomes an exit.
     public func setExitPolicy(_ policy: ExitPolicy) {
         exitPolicyBox.withLockedValue { $0 = policy }

@@ -113,8 +113,9 @@ final class ConnectionCapHandler: ChannelInboundHandler, Sendable {
         self.registry = registry
         self.address = address
     }
+    func handlerAdded(context: ChannelHandlerContext) { registry.track(context.channel) }
     func channelInactive(context: ChannelHandlerContext) {
-        registry.release(address: address)
+        registry.release(address: address, channel: context.channel)
         context.fireChannelInactive()
     }
 }
@@ -134,6 +135,8 @@ public final class ORListener: Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let address = channel.remoteAddress?.ipAddress ?? "?"
+                    // Hibernating (AccountingMax): no new connections, as C tor closes its listeners.
+                    guard env.relay.hibernation == .awake else { throw LinkError(reason: "hibernating") }
                     guard env.registry.admit(address: address) else {
                         env.stats.refusedOverLimit(ipv6: channel.remoteAddress?.protocol == .inet6)
                         throw LinkError(reason: "too many connections from one address")

@@ -17,6 +17,8 @@ public final class LinkRegistry: Sendable {
     private struct State {
         var byIdentity: [RSAFingerprint: [ObjectIdentifier: Entry]] = [:]  // keyed by the mux
         var connectionsPerAddress: [String: Int] = [:]
+        /// Every accepted connection, to close them all (hard hibernation).
+        var inbound: [ObjectIdentifier: any Channel] = [:]
     }
 
     private let state = NIOLockedValueBox(State())
@@ -69,8 +71,19 @@ public final class LinkRegistry: Sendable {
         }
     }
 
-    func release(address: String) {
+    func track(_ channel: any Channel) { state.withLockedValue { $0.inbound[ObjectIdentifier(channel)] = channel } }
+
+    /// Closes every link, accepted or opened (AccountingMax's hard hibernation).
+    public func closeAll() {
+        let channels = state.withLockedValue { s in
+            Array(s.inbound.values) + s.byIdentity.values.flatMap { $0.values.map(\.channel) }
+        }
+        for c in channels { c.close(promise: nil) }
+    }
+
+    func release(address: String, channel: (any Channel)? = nil) {
         state.withLockedValue { s in
+            if let channel { s.inbound.removeValue(forKey: ObjectIdentifier(channel)) }
             let n = s.connectionsPerAddress[address, default: 0] - 1
             s.connectionsPerAddress[address] = n > 0 ? n : nil
         }
