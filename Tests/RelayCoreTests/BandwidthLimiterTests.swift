@@ -10,6 +10,34 @@ import TorProtocol
 /// enforce (bytes can't pass faster than burst + rate × time), not a speed.
 @Suite(.timeLimit(.minutes(2)), .serialized)
 struct BandwidthLimiterTests {
+    /// Accuracy on simulated time: a greedy reader taking 16 KiB reads whenever the bucket
+    /// allows gets, over 60 s of 100 ms refills, the burst plus the rate × time within 5% —
+    /// and after `setLimits` (a SIGHUP), the new rate within 5%.
+    @Test func aGreedyReaderGetsTheRateWithinFivePercent() {
+        func drain(_ l: BandwidthLimiter, seconds: Int) -> Int {
+            var total = 0
+            for _ in 0..<(seconds * 10) {
+                while l.mayRead(orLater: {}) {
+                    l.consume(read: 16 * 1024)
+                    total += 16 * 1024
+                }
+                l.refill()
+            }
+            return total
+        }
+        for (rate, burst) in [(256 * 1024, 512 * 1024), (1_000_000, 1_000_000), (5 << 20, 10 << 20)] {
+            let l = BandwidthLimiter(rate: rate, burst: burst)
+            let got = drain(l, seconds: 60)
+            let expected = burst + rate * 60
+            #expect(abs(Double(got - expected)) <= 0.05 * Double(rate * 60), "rate \(rate): \(got) bytes, expected \(expected)")
+            // Reloaded to half the rate: the next minute carries half as much (tokens over the
+            // new burst are dropped at once).
+            l.setLimits(rate: rate / 2, burst: burst / 2)
+            let after = drain(l, seconds: 60)
+            #expect(abs(Double(after - rate / 2 * 60)) <= 0.05 * Double(rate / 2 * 60) + Double(burst / 2), "after reload: \(after)")
+        }
+    }
+
     @Test func bucketsGoIntoDebtAndWaitersRunAfterRefills() {
         let l = BandwidthLimiter(rate: 1000, burst: 2000)
         let ran = NIOLockedValueBox(0)
