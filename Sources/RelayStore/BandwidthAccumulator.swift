@@ -17,12 +17,16 @@ public struct BandwidthAccumulator: Sendable {
     private var rateBase: (time: Double, totals: TrafficTotals)?
     private var pending: [Int64: BandwidthBin] = [:]
 
+    /// Windows longer than this are a clock step, not a measurement window.
+    static let maxWindow: Double = 120
+
     public init(minRateWindow: Double = 9) {
         self.minRateWindow = minRateWindow
     }
 
     /// Adds the counters as read at `time` (Unix seconds). The first sample only sets the base.
-    /// A clock that went backwards starts a new base without counting a rate.
+    /// A clock that went backwards starts a new base without counting a rate; one that jumped
+    /// forward puts the window's bytes in the bin of the new time.
     public mutating func sample(_ totals: TrafficTotals, at time: Double) {
         defer { last = (time, totals) }
         guard let last else {
@@ -30,7 +34,9 @@ public struct BandwidthAccumulator: Sendable {
             return
         }
         let delta = totals.since(last.totals)
-        let middle = time >= last.time ? (last.time + time) / 2 : time
+        // A window far longer than the sampling interval means the clock stepped (or the
+        // process was suspended): its bytes go to the bin of the time they were seen.
+        let middle = time >= last.time && time - last.time <= Self.maxWindow ? (last.time + time) / 2 : time
         let binStart = BandwidthBin.start(of: Int64(middle.rounded(.down)))
         var bin = pending[binStart] ?? BandwidthBin(start: binStart, bytes: TrafficTotals())
         bin.bytes = bin.bytes + delta
