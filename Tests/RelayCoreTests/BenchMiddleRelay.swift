@@ -66,28 +66,11 @@ struct BenchMiddleRelay {
         let loops = env["BENCH_LOOPS"] ?? "2"
 
         // relaynode as a separate process.
-        let dir = FileManager.default.temporaryDirectory.path + "/bench-middle-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        defer { try? FileManager.default.removeItem(atPath: dir) }
         let bin = env["RELAYNODE_BIN"] ?? ""
         guard !bin.isEmpty else { Issue.record("set RELAYNODE_BIN"); return }
-        let gen = Process()
-        gen.executableURL = URL(fileURLWithPath: bin)
-        gen.arguments = ["keys", "generate", "--json", "--data-directory", dir + "/data"]
-        let pipe = Pipe()
-        gen.standardOutput = pipe
-        try gen.run()
-        gen.waitUntilExit()
-        let json = try JSONSerialization.jsonObject(with: pipe.fileHandleForReading.readDataToEndOfFile()) as! [String: Any]
-        let port = Int.random(in: 30000...40000)
-        try "DataDirectory \(dir)/data\nORPort 127.0.0.1:\(port)\nAddress 127.0.0.1\nNumCPUs \(loops)\n"
-            .write(toFile: dir + "/torrc", atomically: true, encoding: .utf8)
-        let pid = try ChildProcess.spawn(bin, ["run", "--config", dir + "/torrc", "--log-level", "error"], output: dir + "/log")
-        defer { kill(pid, SIGTERM); var s: Int32 = 0; waitpid(pid, &s, 0) }
-        try await Task.sleep(for: .seconds(2))
-        let ours = RelayInfo(port: port, rsa: try RSAFingerprint(text: json["rsa_fingerprint"] as! String),
-                             ed25519: try Ed25519PublicKey(base64: json["ed25519_identity"] as! String),
-                             ntor: try Curve25519PublicKey(bytes: [UInt8](base64Unpadded: json["ntor_onion_key"] as! String)!))
+        let node = try BenchBench.startRelaynode(bin, loops: Int(loops) ?? 2)
+        defer { node.stop() }
+        let ours = node.info, pid = node.pid
         try await Self.measure("relaynode(\(loops) loops)", middle: ours, middlePID: pid, circuits: circuits, bytes: mib << 20)
 
         let ctor = try CTorProcess.startRelay(nickname: "benchMiddle")

@@ -307,20 +307,7 @@ struct OperatorOptionsTests {
         let d = try Daemon("relaynode", Programs.relaynode, ["run", "--config", tmp.sub("torrc")], logPath: tmp.sub("relaynode.log"))
         defer { d.stop() }
         #expect(waitFor(20) { d.log.contains("ControlPort listening") }, "\(d.log)")
-        func ask(_ command: String) throws -> String {
-            let r = try run("/usr/bin/python3", ["-c", """
-                import socket, sys
-                s = socket.create_connection(('127.0.0.1', \(control)), timeout=10)
-                s.sendall(('AUTHENTICATE "\(ControlPortTests.password)"\\r\\n' + sys.argv[1] + '\\r\\nQUIT\\r\\n').encode())
-                out = b''
-                while True:
-                    b = s.recv(4096)
-                    if not b: break
-                    out += b
-                sys.stdout.write(out.decode())
-                """, command])
-            return r.stdout
-        }
+        func ask(_ command: String) throws -> String { try controlExchange(port: control, command) }
         #expect(try ask("GETCONF Nickname ContactInfo BandwidthRate").contains("250-Nickname=before\r\n250-ContactInfo=first <a@example.invalid>\r\n250 BandwidthRate=10485760"))
         #expect(try ask("GETINFO exit-policy/full").contains("reject *:*"))
 
@@ -367,19 +354,7 @@ struct AccountingHibernationTests {
             AccountingRule sum
 
             """.write(toFile: tmp.sub("torrc"), atomically: true, encoding: .utf8)
-        func ask(_ command: String) throws -> String {
-            try run("/usr/bin/python3", ["-c", """
-                import socket, sys
-                s = socket.create_connection(('127.0.0.1', \(control)), timeout=10)
-                s.sendall(('AUTHENTICATE "\(ControlPortTests.password)"\\r\\n' + sys.argv[1] + '\\r\\nQUIT\\r\\n').encode())
-                out = b''
-                while True:
-                    b = s.recv(4096)
-                    if not b: break
-                    out += b
-                sys.stdout.write(out.decode())
-                """, command]).stdout
-        }
+        func ask(_ command: String) throws -> String { try controlExchange(port: control, command) }
         var d = try Daemon("relaynode", Programs.relaynode, ["run", "--config", tmp.sub("torrc")], logPath: tmp.sub("run1.log"))
         #expect(waitFor(20) { d.log.contains("ControlPort listening") }, "\(d.log)")
         #expect(try ask("GETINFO accounting/enabled accounting/hibernating").contains("250-accounting/enabled=1\r\n250-accounting/hibernating=awake"))
@@ -404,4 +379,20 @@ struct AccountingHibernationTests {
         let health = try relaynode("health", "--config", tmp.sub("torrc"), "--json", "--events", "20")
         #expect(health.stdout.contains("\"kind\" : \"hibernation\""), "\(health.stdout.prefix(800))")
     }
+}
+
+/// One control connection: authenticates with ControlPortTests.password, sends `command`, QUIT,
+/// and returns everything the relay answered.
+func controlExchange(port: Int, _ command: String) throws -> String {
+    try run("/usr/bin/python3", ["-c", """
+        import socket, sys
+        s = socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=10)
+        s.sendall(('AUTHENTICATE "%s"\\r\\n%s\\r\\nQUIT\\r\\n' % (sys.argv[2], sys.argv[3])).encode())
+        out = b''
+        while True:
+            b = s.recv(4096)
+            if not b: break
+            out += b
+        sys.stdout.write(out.decode())
+        """, "\(port)", ControlPortTests.password, command]).stdout
 }
