@@ -26,13 +26,7 @@ struct NodeOptions: ParsableArguments {
     /// The parsed configuration (empty when no --config was given).
     func relayConfig() throws -> RelayConfig {
         guard let config else { return RelayConfig() }
-        guard let data = FileManager.default.contents(atPath: config) else {
-            throw CLIError("cannot read configuration file \(config)")
-        }
-        guard let text = String(data: data, encoding: .utf8) else {
-            throw CLIError("\(config) is not UTF-8 text")
-        }
-        return try RelayConfig(torrc: Torrc(parsing: text, file: config))
+        return try RelayConfig(torrc: Torrc(lines: TorrcFiles.lines(of: config)))
     }
 
     func resolvedDataDirectory() throws -> String {

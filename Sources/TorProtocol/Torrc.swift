@@ -39,7 +39,8 @@ public struct Torrc: Sendable, Equatable {
             let key = String(parts[0])
             var value = parts.count > 1 ? String(parts[1]).trimmingCharacters(in: .whitespaces) : ""
             if let hash = value.firstIndex(of: "#") { value = String(value[..<hash]).trimmingCharacters(in: .whitespaces) }
-            guard key.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else {
+            // `%include` is the one directive; the loader that reads files expands it.
+            guard key.lowercased() == "%include" || key.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else {
                 throw TorProtocolError(.malformed, "\(file):\(pendingStart): '\(key)' is not an option name")
             }
             out.append(Line(key: key, value: value, file: file, line: pendingStart))

@@ -396,3 +396,33 @@ func controlExchange(port: Int, _ command: String) throws -> String {
         sys.stdout.write(out.decode())
         """, "\(port)", ControlPortTests.password, command]).stdout
 }
+
+/// `%include` in a torrc: files and directories spliced in order; errors name the file and
+/// line where they are, or the %include line that names a missing file; loops are refused.
+@Suite struct TorrcIncludeTests {
+    @Test func includesSpliceFilesAndDirectories() throws {
+        let tmp = TempDirectory()
+        try FileManager.default.createDirectory(atPath: tmp.sub("torrc.d"), withIntermediateDirectories: true)
+        try "Nickname fromdir\n".write(toFile: tmp.sub("torrc.d/10-name"), atomically: true, encoding: .utf8)
+        try "ContactInfo ops <ops@example.invalid>\n".write(toFile: tmp.sub("torrc.d/20-contact"), atomically: true, encoding: .utf8)
+        try "Nickname ignored\n".write(toFile: tmp.sub("torrc.d/.hidden"), atomically: true, encoding: .utf8)
+        try "ExitPolicy reject *:*\n".write(toFile: tmp.sub("policy"), atomically: true, encoding: .utf8)
+        try "DataDirectory \(tmp.sub("d"))\nORPort 127.0.0.1:9001\n%include \(tmp.sub("torrc.d"))\n%include policy\n"
+            .write(toFile: tmp.sub("torrc"), atomically: true, encoding: .utf8)
+        let ok = try relaynode("verify-config", "--config", tmp.sub("torrc"))
+        #expect(ok.status == 0, "\(ok.stderr)")
+
+        try "Nickname fromdir\nBogus 1\n".write(toFile: tmp.sub("torrc.d/10-name"), atomically: true, encoding: .utf8)
+        let bad = try relaynode("verify-config", "--config", tmp.sub("torrc"))
+        #expect(bad.status != 0 && bad.stderr.contains("torrc.d/10-name:2: option 'Bogus' is not supported"), "\(bad.stderr)")
+
+        try "Nickname fromdir\n".write(toFile: tmp.sub("torrc.d/10-name"), atomically: true, encoding: .utf8)
+        try "%include missing.conf\n".write(toFile: tmp.sub("policy"), atomically: true, encoding: .utf8)
+        let missing = try relaynode("verify-config", "--config", tmp.sub("torrc"))
+        #expect(missing.status != 0 && missing.stderr.contains("policy:1: %include"), "\(missing.stderr)")
+
+        try "%include \(tmp.sub("policy"))\n".write(toFile: tmp.sub("policy"), atomically: true, encoding: .utf8)
+        let loop = try relaynode("verify-config", "--config", tmp.sub("torrc"))
+        #expect(loop.status != 0 && loop.stderr.contains("nests deeper than 31 levels"), "\(loop.stderr)")
+    }
+}
