@@ -83,7 +83,7 @@ struct BenchCircuitHandshakes {
             try await Self.measure("relaynode (\(loops) loop\(loops == 1 ? "" : "s"))", relay: node.info, pid: node.pid,
                                    links: links, window: window, creates: creates)
         }
-        let ctor = try CTorProcess.startRelay(nickname: "benchCreate", extraTorrc: "NumCPUs 2\n")
+        let ctor = try await CTorProcess.startRelay(nickname: "benchCreate", extraTorrc: "NumCPUs 2\n")
         defer { ctor.stop() }
         try await Self.measure("ctor (NumCPUs 2)", relay: try ctor.relayInfo(), pid: ctor.pid, links: links, window: window, creates: creates)
     }

@@ -73,7 +73,7 @@ struct BenchMiddleRelay {
         let ours = node.info, pid = node.pid
         try await Self.measure("relaynode(\(loops) loops)", middle: ours, middlePID: pid, circuits: circuits, bytes: mib << 20)
 
-        let ctor = try CTorProcess.startRelay(nickname: "benchMiddle")
+        let ctor = try await CTorProcess.startRelay(nickname: "benchMiddle")
         defer { ctor.stop() }
         try await Self.measure("ctor", middle: try ctor.relayInfo(), middlePID: ctor.pid, circuits: circuits, bytes: mib << 20)
     }

@@ -12,7 +12,7 @@ import TorProtocol
 @Suite(.timeLimit(.minutes(3)), .serialized)
 struct CTorMiddleTests {
     @Test func dataFlowsThroughACTorMiddleThatAuthenticatesToOurExit() async throws {
-        let ctor = try CTorProcess.startRelay(nickname: "ctorMiddle")
+        let ctor = try await CTorProcess.startRelay(nickname: "ctorMiddle")
         defer { ctor.stop() }
         let middle = try ctor.relayInfo()
         let server = try await TestTCPServer.start(.source, group: ExitTests.group)

@@ -35,7 +35,7 @@ struct CTorNextHopTests {
     @Test(arguments: [TestCircuitClient.Handshake.ntor, .ntorV3])
     func ctorAsNextHopCarriesABeginDirStream(handshake: TestCircuitClient.Handshake) async throws {
         let nickname = handshake == .ntor ? "ctorNextHopNtor" : "ctorNextHopNtorV3"
-        let ctor = try CTorProcess.startRelay(nickname: nickname)
+        let ctor = try await CTorProcess.startRelay(nickname: nickname)
         defer { ctor.cleanUp() }
         /// Records CTor's warnings and the tail of its info log next to a failure.
         func ctorLog() -> String {

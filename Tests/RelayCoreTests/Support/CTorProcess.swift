@@ -44,7 +44,9 @@ final class CTorProcess: @unchecked Sendable {
     /// Starts a non-exit relay on 127.0.0.1 (ORPort chosen by tor) and waits, at most
     /// `readyWithin` seconds, until its OR listener is open, its keys are on disk and it has
     /// built its own descriptor (about a second after start; it serves that over BEGIN_DIR).
-    static func startRelay(nickname: String, extraTorrc: String = "", readyWithin: Double = 60) throws -> CTorProcess {
+    /// Async: the wait for tor to be ready sleeps instead of blocking a thread of the
+    /// concurrency pool (with two cores, two blocked threads stall every other test).
+    static func startRelay(nickname: String, extraTorrc: String = "", readyWithin: Double = 60) async throws -> CTorProcess {
         let dir = FileManager.default.temporaryDirectory.path + "/ctor-\(nickname)-\(UUID().uuidString.prefix(8))"
         let t = try CTorProcess(nickname: nickname, directory: dir, torrc: """
             TestingTorNetwork 1
@@ -67,7 +69,7 @@ final class CTorProcess: @unchecked Sendable {
             \(extraTorrc)
             """)
         do {
-            try t.waitUntilReady(seconds: readyWithin)
+            try await t.waitUntilReady(seconds: readyWithin)
         } catch {
             t.stop()
             throw error
@@ -88,7 +90,7 @@ final class CTorProcess: @unchecked Sendable {
 
     var isRunning: Bool { child.isRunning }
 
-    private func waitUntilReady(seconds: Double) throws {
+    private func waitUntilReady(seconds: Double) async throws {
         let deadline = Date() + seconds
         let ready = /Opened OR listener connection \(ready\) on 127\.0\.0\.1:(\d+)/
         while Date() < deadline {
@@ -101,7 +103,7 @@ final class CTorProcess: @unchecked Sendable {
                 .allSatisfy({ FileManager.default.fileExists(atPath: dataDirectory + "/" + $0) }) {
                 return
             }
-            usleep(100_000)
+            try await Task.sleep(for: .milliseconds(100))
         }
         throw CTorProcessError("tor was not ready within \(seconds) s:\n\(stdoutLog().suffix(3000))")
     }
