@@ -73,14 +73,14 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
-        .testTarget(name: "TorCryptoTests", dependencies: ["TorCrypto"], resources: [.copy("Vectors")]),
-        .testTarget(name: "TorProtocolTests", dependencies: ["TorProtocol", "TorCrypto"], resources: [.copy("Vectors")]),
+        .testTarget(name: "TorCryptoTests", dependencies: ["TorCrypto", "TestSupport"], resources: [.copy("Vectors")]),
+        .testTarget(name: "TorProtocolTests", dependencies: ["TorProtocol", "TorCrypto", "TestSupport"], resources: [.copy("Vectors")]),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .target(name: "FuzzTargets", dependencies: [
             "TorProtocol", "TorCrypto", "RelayCore",
             .product(name: "NIOCore", package: "swift-nio"),
         ], path: "Tests/FuzzTargets"),
-        .testTarget(name: "FuzzRegressionTests", dependencies: ["FuzzTargets"]),
+        .testTarget(name: "FuzzRegressionTests", dependencies: ["FuzzTargets", "TestSupport"]),
         .testTarget(name: "RelayCoreTests", dependencies: [
             "RelayCore", "TorProtocol", "TorCrypto", "TestSupport",
             .product(name: "NIOCore", package: "swift-nio"),
@@ -90,6 +90,6 @@ let package = Package(
         ]),
         .testTarget(name: "RelayStoreTests", dependencies: ["RelayStore", "TorProtocol", "TorCrypto"]),
         .testTarget(name: "FleetKitTests", dependencies: ["FleetKit", "TestSupport"]),
-        .testTarget(name: "RelayNodeTests", dependencies: ["RelayNode", "RelayStore", "TorProtocol", "TorCrypto", "TestSupport"]),
+        .testTarget(name: "RelayNodeTests", dependencies: ["RelayNode", "RelayStore", "FleetKit", "TorProtocol", "TorCrypto", "TestSupport"]),
     ]
 )

@@ -21,6 +21,10 @@ public struct CommandResult: Sendable {
 /// posix_spawn, a clean signal mask and default dispositions, so it also behaves when called
 /// from a thread of Swift concurrency.
 public enum Subprocess {
+    typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+    static let addCloseFrom: CloseFrom? = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np")
+        .map { unsafeBitCast($0, to: CloseFrom.self) }
+
     /// Environment variables a child does not inherit.
     public static let withheld: Set<String> = ["RELAYFLEET_PASSPHRASE"]
 
@@ -55,6 +59,11 @@ public enum Subprocess {
         posix_spawn_file_actions_adddup2(&actions, inPipe[0], 0)
         posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
         posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
+        // Nothing else of ours is inherited: no database, socket or another child's pipe (a
+        // daemon that kept another child's pipe open would make that child's caller wait for
+        // the daemon). glibc >= 2.34 has posix_spawn_file_actions_addclosefrom_np; the Glibc
+        // module does not export it, so it is looked up.
+        if let closeFrom = Subprocess.addCloseFrom { _ = closeFrom(&actions, 3) }
 
         let args: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
         defer { for a in args { free(a) } }

@@ -1,11 +1,12 @@
 import FleetKit
 import Foundation
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
 
-@Suite("fleetctl hosts and vault")
+@Suite("fleetctl hosts and vault", .testThreads)
 struct CLITests {
     @Test(.timeLimit(.minutes(2)))
     func cliHostsAndVault() throws {

@@ -2,8 +2,9 @@ import FleetKit
 import Foundation
 import GRDB
 import Testing
+import TestSupport
 
-@Suite("Fleet database")
+@Suite("Fleet database", .testThreads)
 struct FleetDatabaseTests {
     @Test func migratesFromZeroWithPrivateModes() throws {
         let tmp = TempDir()

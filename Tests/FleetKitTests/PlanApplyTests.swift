@@ -6,7 +6,7 @@ import Testing
 import Glibc
 #endif
 
-@Suite("Fleet file parsing")
+@Suite("Fleet file parsing", .testThreads)
 struct FleetSpecTests {
     @Test func defaultsCascadeAndCountsExpand() throws {
         let spec = try FleetSpec.parse("""
@@ -66,7 +66,7 @@ struct FleetSpecTests {
 /// `fleetctl plan` and `apply` end to end: host alpha reached locally (relays on 127.0.0.1), host
 /// beta over a real sshd on 127.0.0.11, each with its own data root; every relay proves its
 /// identity with a real Tor link handshake.
-@Suite("fleetctl plan and apply", .serialized)
+@Suite("fleetctl plan and apply", .testThreads, .serialized)
 struct PlanApplyTests {
     final class Fixture: @unchecked Sendable {
         let tmp = TempDir()

@@ -46,7 +46,7 @@ final class TwoHostFleet: @unchecked Sendable {
     }
 }
 
-@Suite("Provisioning end to end", .serialized)
+@Suite("Provisioning end to end", .testThreads, .serialized)
 struct ProvisioningTests {
     @Test(.timeLimit(.minutes(5)))
     func provisionVerifyRenewOnTwoHosts() throws {

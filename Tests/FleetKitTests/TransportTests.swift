@@ -1,8 +1,9 @@
 import FleetKit
 import Foundation
 import Testing
+import TestSupport
 
-@Suite("Transports", .serialized)
+@Suite("Transports", .testThreads, .serialized)
 struct TransportTests {
     @Test(.timeLimit(.minutes(1)))
     func localRunsArgvWithStdinAndStatus() throws {

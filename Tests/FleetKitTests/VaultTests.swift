@@ -1,8 +1,9 @@
 import FleetKit
 import Foundation
 import Testing
+import TestSupport
 
-@Suite("Vault")
+@Suite("Vault", .testThreads)
 struct VaultTests {
     let pass = Array("correct horse battery staple".utf8)
 

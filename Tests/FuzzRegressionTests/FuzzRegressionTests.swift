@@ -1,11 +1,12 @@
 import Foundation
 import FuzzTargets
 import Testing
+import TestSupport
 
 /// Replays every seed and every minimized crash input of the fuzz targets
 /// (Tests/Fuzz/Corpus/<target>, Tests/Fuzz/Regressions/<target>) through the same target
 /// code the fuzzer runs: none may trap. Needs no fuzzer build.
-@Suite struct FuzzRegressionTests {
+@Suite(.testThreads) struct FuzzRegressionTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Fuzz")
 

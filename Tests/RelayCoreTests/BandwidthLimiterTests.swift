@@ -3,12 +3,13 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import Testing
+import TestSupport
 import TorProtocol
 @testable import RelayCore
 
 /// BandwidthRate / BandwidthBurst. The integration test checks a bound the limiter must
 /// enforce (bytes can't pass faster than burst + rate × time), not a speed.
-@Suite(.timeLimit(.minutes(2)), .serialized)
+@Suite(.testThreads, .timeLimit(.minutes(2)), .serialized)
 struct BandwidthLimiterTests {
     /// Accuracy on simulated time: a greedy reader taking 16 KiB reads whenever the bucket
     /// allows gets, over 60 s of 100 ms refills, the burst plus the rate × time within 5% —

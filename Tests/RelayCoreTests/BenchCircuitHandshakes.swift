@@ -14,7 +14,7 @@ import TorProtocol
 /// `BENCH_CREATES` circuits in all are answered. The client's onionskins are made before the
 /// clock starts; the relay's CPU seconds come from /proc. Asserts only that every CREATE2 got
 /// CREATED2 or a DESTROY (counted).
-@Suite(.enabled(if: ProcessInfo.processInfo.environment["RELAYFLEET_BENCH"] == "1"), .serialized, .timeLimit(.minutes(20)))
+@Suite(.testThreads, .enabled(if: ProcessInfo.processInfo.environment["RELAYFLEET_BENCH"] == "1"), .serialized, .timeLimit(.minutes(20)))
 struct BenchCircuitHandshakes {
     static func measure(_ label: String, relay: RelayInfo, pid: pid_t, links: Int, window: Int, creates: Int) async throws {
         let group = ExitTests.group

@@ -10,7 +10,7 @@ import TorProtocol
 /// the tests in release mode and runs it) and prints figures; it asserts only that the data
 /// arrived intact. The middle hop of client → our guard → MIDDLE → our exit → local server is
 /// a separate process, either `relaynode run` or C tor, so its CPU time can be read from /proc.
-@Suite(.enabled(if: ProcessInfo.processInfo.environment["RELAYFLEET_BENCH"] == "1"), .serialized, .timeLimit(.minutes(20)))
+@Suite(.testThreads, .enabled(if: ProcessInfo.processInfo.environment["RELAYFLEET_BENCH"] == "1"), .serialized, .timeLimit(.minutes(20)))
 struct BenchMiddleRelay {
     static func cpuSeconds(_ pid: pid_t) -> Double {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),

@@ -1,6 +1,7 @@
 import Foundation
 import NIOPosix
 import Testing
+import TestSupport
 import TorCrypto
 import TorProtocol
 @testable import RelayCore
@@ -9,7 +10,7 @@ import TorProtocol
 /// client → relaynode → CTor → relaynode (exit) → local server. CTor receives our EXTEND2 naming
 /// the exit and opens a link to it, so this proves that CTor initiates an *authenticated* link
 /// to relaynode's ORPort (issue #3 (a)) and relays data end to end through CTor (issue #4).
-@Suite(.timeLimit(.minutes(3)), .serialized)
+@Suite(.testThreads, .timeLimit(.minutes(3)), .serialized)
 struct CTorMiddleTests {
     @Test func dataFlowsThroughACTorMiddleThatAuthenticatesToOurExit() async throws {
         let ctor = try await CTorProcess.startRelay(nickname: "ctorMiddle")

@@ -1,6 +1,7 @@
 import Foundation
 import NIOPosix
 import Testing
+import TestSupport
 import TorCrypto
 import TorProtocol
 @testable import RelayCore
@@ -22,7 +23,7 @@ import TorProtocol
 /// about a second after start (CTorProcess waits for that). Uncompressed (no
 /// Accept-Encoding), one descriptor is ~2–3 KB, i.e. well under 10 RELAY_DATA cells, so no
 /// SENDME is owed in either direction (stream window 500/50, circuit window 1000/100).
-@Suite(.timeLimit(.minutes(2)), .serialized)
+@Suite(.testThreads, .timeLimit(.minutes(2)), .serialized)
 struct CTorNextHopTests {
     static let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
 

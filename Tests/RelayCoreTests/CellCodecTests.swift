@@ -2,6 +2,7 @@ import NIOCore
 import NIOEmbedded
 import NIOTestUtils
 import Testing
+import TestSupport
 import TorProtocol
 @testable import RelayCore
 
@@ -27,7 +28,7 @@ private final class VersionsSwitchingHandler: ChannelInboundHandler {
     }
 }
 
-@Suite struct CellCodecTests {
+@Suite(.testThreads) struct CellCodecTests {
     static let ctorVersions: [UInt8] = [0x00, 0x00, 0x07, 0x00, 0x06, 0x00, 0x03, 0x00, 0x04, 0x00, 0x05]
 
     func bytes(_ cells: [Cell], _ framing: CellFraming) throws -> ByteBuffer {

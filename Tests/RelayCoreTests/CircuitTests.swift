@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import Testing
+import TestSupport
 import TorCrypto
 import TorProtocol
 @testable import RelayCore
@@ -47,7 +48,7 @@ final class TestRelay: @unchecked Sendable {
     func stop() async { try? await listener.close() }
 }
 
-@Suite(.timeLimit(.minutes(2)), .serialized)
+@Suite(.testThreads, .timeLimit(.minutes(2)), .serialized)
 struct CircuitTests {
     static let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
 

@@ -2,13 +2,14 @@ import Foundation
 import NIOCore
 import NIOEmbedded
 import Testing
+import TestSupport
 import TorCrypto
 import TorProtocol
 @testable import RelayCore
 
 /// The control protocol's state machine and framing, without sockets (the backend is a table;
 /// the end-to-end tests with stem and nyx run a real relaynode).
-@Suite("Control protocol session")
+@Suite("Control protocol session", .testThreads)
 struct ControlSessionTests {
     final class Table: ControlBackend, @unchecked Sendable {
         var infos: [String: String] = ["version": "0.4.9 (relaynode-test)", "traffic/read": "12", "multi": "line one\n.dot line\nend"]

@@ -1,13 +1,14 @@
 import Foundation
 import NIOPosix
 import Testing
+import TestSupport
 import TorCrypto
 import TorProtocol
 @testable import RelayCore
 
 /// The directory cache and BEGIN_DIR, with documents CTor 0.4.9.11 made
 /// (Tests/TorProtocolTests/Vectors/ctor-0.4.9.11-privnet).
-@Suite(.timeLimit(.minutes(2)), .serialized)
+@Suite(.testThreads, .timeLimit(.minutes(2)), .serialized)
 struct DirectoryCacheTests {
     static let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
     static let vectors = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

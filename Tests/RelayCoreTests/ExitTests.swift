@@ -2,13 +2,14 @@ import Foundation
 import NIOCore
 import NIOPosix
 import Testing
+import TestSupport
 import TorCrypto
 import TorProtocol
 @testable import RelayCore
 
 /// The exit role end to end: three of our relays, the last an exit allowed to reach a local
 /// test server on 127.0.0.1, and the test client driving real streams with real flow control.
-@Suite(.timeLimit(.minutes(3)), .serialized)
+@Suite(.testThreads, .timeLimit(.minutes(3)), .serialized)
 struct ExitTests {
     static let group = CircuitTests.group
     static let localExit = try! ExitPolicy.effective(configured: ["accept 127.0.0.1:*", "reject *:*"], rejectPrivate: false)
@@ -179,7 +180,7 @@ struct ExitTests {
 
 /// 64 MiB byte-exact through three of our relays (issue #4). Its own suite: in a debug build on
 /// 2 cores it takes one to two minutes.
-@Suite(.timeLimit(.minutes(10)), .serialized)
+@Suite(.testThreads, .timeLimit(.minutes(10)), .serialized)
 struct BulkExitTests {
     @Test func sixtyFourMiBThroughThreeRelaysByteExact() async throws {
         let server = try await TestTCPServer.start(.source, group: ExitTests.group)

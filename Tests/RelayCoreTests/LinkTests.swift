@@ -4,13 +4,14 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import Testing
+import TestSupport
 import TorCrypto
 import TorProtocol
 @testable import RelayCore
 
 /// Links between our own initiator and responder over real TLS on loopback, and the hostile
 /// inputs issue #3 lists. Every server and connection here is closed by the test.
-@Suite(.timeLimit(.minutes(2)))
+@Suite(.testThreads, .timeLimit(.minutes(2)))
 struct LinkTests {
     static let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
 

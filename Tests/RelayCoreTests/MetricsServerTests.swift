@@ -3,13 +3,14 @@ import Logging
 import NIOCore
 import NIOPosix
 import Testing
+import TestSupport
 import TorCrypto
 import TorProtocol
 @testable import RelayCore
 
 /// The MetricsPort over real HTTP on 127.0.0.1: CTor's metric names, values that match the
 /// relay's counters, a policy that refuses, and errors for other paths.
-@Suite(.timeLimit(.minutes(2)))
+@Suite(.testThreads, .timeLimit(.minutes(2)))
 struct MetricsServerTests {
     static let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
 

@@ -1,13 +1,14 @@
 import Foundation
 import NIOPosix
 import Testing
+import TestSupport
 import TorCrypto
 import TorProtocol
 @testable import RelayCore
 
 /// The ORPort self-test between relays of ours; against CTor relays it runs in the private
 /// network (scripts/privnet).
-@Suite(.timeLimit(.minutes(2)), .serialized)
+@Suite(.testThreads, .timeLimit(.minutes(2)), .serialized)
 struct ReachabilityProbeTests {
     static let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
 

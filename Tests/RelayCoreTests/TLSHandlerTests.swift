@@ -4,12 +4,13 @@ import NIOEmbedded
 import NIOPosix
 import RelayCore
 import Testing
+import TestSupport
 import TorCrypto
 
 /// OpenSSLTLSHandler: two handlers in memory (EmbeddedChannel) and over loopback TCP, Debian's
 /// `openssl s_server` / `s_client` as independent peers, and peers that send garbage or stop
 /// half-way. Every test has a hard limit and stops what it starts.
-@Suite struct TLSHandlerTests {
+@Suite(.testThreads) struct TLSHandlerTests {
     // MARK: - In memory
 
     @Test(.timeLimit(.minutes(1))) func embeddedPairHandshakeEarlyWritesAndCleanClose() throws {

@@ -3,13 +3,14 @@ import Logging
 import NIOCore
 import NIOPosix
 import Testing
+import TestSupport
 import TorCrypto
 import TorProtocol
 @testable import RelayCore
 
 /// Byte counting below TLS, over real links on loopback: what one end counts as written, the
 /// other counts as read, to the byte.
-@Suite(.timeLimit(.minutes(2)))
+@Suite(.testThreads, .timeLimit(.minutes(2)))
 struct TrafficCountersTests {
     static let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
 

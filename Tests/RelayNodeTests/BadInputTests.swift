@@ -1,9 +1,10 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// Damaged or unsafe input to the CLI: one clear error naming the file, exit status 1, and
 /// nothing written.
-@Suite(.timeLimit(.minutes(3)))
+@Suite(.testThreads, .timeLimit(.minutes(3)))
 struct BadInputTests {
     /// A fresh C tor keys directory to damage.
     func ctorKeys(_ tmp: TempDirectory) throws -> String {

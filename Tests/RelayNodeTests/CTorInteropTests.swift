@@ -1,8 +1,9 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// relaynode's identity against Debian's real tor 0.4.9, both directions.
-@Suite(.timeLimit(.minutes(3)))
+@Suite(.testThreads, .timeLimit(.minutes(3)))
 struct CTorInteropTests {
     @Test func importOfCTorKeysShowsCTorsFingerprints() throws {
         let tmp = TempDirectory()

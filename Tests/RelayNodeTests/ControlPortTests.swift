@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -7,7 +8,7 @@ import Glibc
 /// The ControlPort with real controllers: Debian's python3-stem (cookie, SAFECOOKIE and
 /// password authentication, GETINFO/GETCONF, BW events), nyx in tmux (its bandwidth graph),
 /// hostile clients; and Prometheus's promtool on the MetricsPort output.
-@Suite(.timeLimit(.minutes(4)), .serialized)
+@Suite(.testThreads, .timeLimit(.minutes(4)), .serialized)
 struct ControlPortTests {
     static let password = "relayfleet-control"
     /// Debian tor 0.4.9.11: `tor --hash-password relayfleet-control`.
@@ -250,7 +251,7 @@ struct ControlPortTests {
 /// Operator options with a running relay: `Log` into a file (0600) with a severity range,
 /// `HeartbeatPeriod` (and the control port's SIGNAL HEARTBEAT), and the advertised bandwidth
 /// (`MaxAdvertisedBandwidth`, `RelayBandwidthRate`) in the descriptor.
-@Suite(.timeLimit(.minutes(3)), .serialized)
+@Suite(.testThreads, .timeLimit(.minutes(3)), .serialized)
 struct OperatorOptionsTests {
     @Test func logFileHeartbeatAndAdvertisedBandwidth() throws {
         let tmp = TempDirectory()
@@ -336,7 +337,7 @@ struct OperatorOptionsTests {
 /// AccountingMax with a real relay: link handshakes spend a small budget; the relay hibernates
 /// (GETINFO accounting/hibernating says so, new links are refused), and after a restart in the
 /// same interval it is still hibernating, its counts read back from the node database.
-@Suite(.timeLimit(.minutes(3)), .serialized)
+@Suite(.testThreads, .timeLimit(.minutes(3)), .serialized)
 struct AccountingHibernationTests {
     @Test func aSpentBudgetHibernatesAndSurvivesRestart() throws {
         let tmp = TempDirectory()
@@ -399,7 +400,7 @@ func controlExchange(port: Int, _ command: String) throws -> String {
 
 /// `%include` in a torrc: files and directories spliced in order; errors name the file and
 /// line where they are, or the %include line that names a missing file; loops are refused.
-@Suite struct TorrcIncludeTests {
+@Suite(.testThreads) struct TorrcIncludeTests {
     @Test func includesSpliceFilesAndDirectories() throws {
         let tmp = TempDirectory()
         try FileManager.default.createDirectory(atPath: tmp.sub("torrc.d"), withIntermediateDirectories: true)

@@ -1,12 +1,13 @@
 import Foundation
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// Keys changed while the relay runs: SIGHUP makes `run` adopt what another process stored
 /// (here `keys renew-signing` and `keys rotate-onion`, as an operator or fleetctl would run).
-@Suite(.timeLimit(.minutes(2)), .serialized)
+@Suite(.testThreads, .timeLimit(.minutes(2)), .serialized)
 struct KeyMaintenanceTests {
     @Test func sighupAdoptsANewSigningCertAndOnionKeys() throws {
         let tmp = TempDirectory()

@@ -1,8 +1,9 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// relaynode's link layer against Debian's real tor 0.4.9 (issue #3).
-@Suite(.timeLimit(.minutes(3)), .serialized)
+@Suite(.testThreads, .timeLimit(.minutes(3)), .serialized)
 struct LinkInteropTests {
     /// (b) relaynode opens a link to a CTor relay and authenticates; CTor treats it as a relay
     /// connection (it records our identity digest), not a client one.

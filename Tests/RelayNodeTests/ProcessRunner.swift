@@ -1,3 +1,4 @@
+import FleetKit
 import Foundation
 
 /// Runs a program to completion with a hard time limit (killed by PID when it is exceeded).
@@ -30,29 +31,13 @@ enum Programs {
     }
 }
 
+/// Runs through FleetKit's `Subprocess` (posix_spawn, no inherited descriptors, waitpid): not
+/// Foundation's `Process`, whose exit detection waits for every holder of a socket the child
+/// inherits, so a child that starts a daemon (tmux) is never seen to exit.
 @discardableResult
 func run(_ program: String, _ args: [String], timeout: TimeInterval = 60) throws -> RunResult {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: program)
-    p.arguments = args
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    p.standardInput = FileHandle.nullDevice
-    try p.run()
-    let pid = p.processIdentifier
-    let killer = DispatchWorkItem { kill(pid, SIGKILL) }
-    DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: killer)
-    // Read both pipes fully before waiting, so a chatty child cannot block on a full pipe.
-    let group = DispatchGroup()
-    nonisolated(unsafe) var o = Data(), e = Data()
-    group.enter()
-    DispatchQueue.global().async { o = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-    e = err.fileHandleForReading.readDataToEndOfFile()
-    group.wait()
-    p.waitUntilExit()
-    killer.cancel()
-    return RunResult(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    let r = try Subprocess.run([program] + args, timeout: timeout, environment: ProcessInfo.processInfo.environment)
+    return RunResult(status: r.status, stdout: r.stdoutText, stderr: r.stderrText)
 }
 
 /// `relaynode ARGS`, expecting success; the failure message carries stderr.

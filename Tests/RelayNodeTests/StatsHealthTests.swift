@@ -1,12 +1,13 @@
 import Foundation
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// Bandwidth history and health written by `relaynode run` and read back by `stats` and
 /// `health` while it runs, after SIGTERM, and after `kill -9`.
-@Suite(.timeLimit(.minutes(3)), .serialized)
+@Suite(.testThreads, .timeLimit(.minutes(3)), .serialized)
 struct StatsHealthTests {
     /// A relay identity and a config with an ORPort on loopback.
     struct Node {

@@ -1,11 +1,12 @@
 import Foundation
 import Testing
+import TestSupport
 import TorCrypto
 
 /// X.509 certificates as Tor uses them (tor-relay-checklist §3.1, §3.4): the TLS link
 /// certificate and the self-signed RSA-1024 identity certificate, checked against the real
 /// `openssl` CLI as an independent parser.
-@Suite struct X509CertificateTests {
+@Suite(.testThreads) struct X509CertificateTests {
     static let identityKey = try! RSAPrivateKey.generate(bits: 1024)
     static let linkKey = try! RSAPrivateKey.generate(bits: 2048)
     static let otherKey = try! RSAPrivateKey.generate(bits: 1024)

@@ -1,9 +1,10 @@
 import Foundation
 import Testing
+import TestSupport
 import TorCrypto
 @testable import TorProtocol
 
-@Suite("Control port authentication")
+@Suite("Control port authentication", .testThreads)
 struct ControlAuthTests {
     /// Recorded from Debian's tor 0.4.9.11: `tor --hash-password relayfleet-control`.
     static let recorded = "16:B76D033DA62D2B6660349E35FE433C9775386E072B5D767657EEC6DEE8"
@@ -81,7 +82,7 @@ struct ControlAuthTests {
     }
 }
 
-@Suite("Operator options: bandwidth, logging, heartbeat")
+@Suite("Operator options: bandwidth, logging, heartbeat", .testThreads)
 struct OperationsOptionsTests {
     func parse(_ text: String) throws -> RelayConfig { try RelayConfig(torrc: Torrc(parsing: text, file: "t")) }
     func error(_ text: String) -> String {
@@ -127,7 +128,7 @@ struct OperationsOptionsTests {
     }
 }
 
-@Suite("Accounting (AccountingMax)")
+@Suite("Accounting (AccountingMax)", .testThreads)
 struct AccountingTests {
     func date(_ s: String) -> Date { ISO8601DateFormatter().date(from: s)! }
     func parse(_ text: String) throws -> AccountingConfig { try RelayConfig(torrc: Torrc(parsing: text, file: "t")).operations.accounting }
