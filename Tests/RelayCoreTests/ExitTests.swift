@@ -179,7 +179,9 @@ struct ExitTests {
 }
 
 /// 64 MiB byte-exact through three of our relays (issue #4). Its own suite: in a debug build on
-/// 2 cores it takes one to two minutes.
+/// 2 cores it takes two to three minutes alone (about 0.45 MB/s: three relays, the client and
+/// the server share the test process, one pipeline stage busy at a time), and longer beside
+/// the other suites, hence the generous download deadline.
 @Suite(.testThreads, .timeLimit(.minutes(10)), .serialized)
 struct BulkExitTests {
     @Test func sixtyFourMiBThroughThreeRelaysByteExact() async throws {
@@ -192,7 +194,7 @@ struct BulkExitTests {
         // CONNECTED carries the IPv4 address and a TTL clipped to 60 s.
         #expect(connected.data == [127, 0, 0, 1, 0, 0, 0, 60])
         try await circ.send(command: RelayCommand.data.rawValue, streamID: 1, data: Array("\(total)\n".utf8))
-        let got = try await circ.download(streamID: 1, expecting: total, seconds: 150)
+        let got = try await circ.download(streamID: 1, expecting: total, seconds: 480)
         #expect(got.count == total)
         var firstMismatch: Int?
         for i in 0..<got.count where got[i] != patternByte(i) { firstMismatch = i; break }
