@@ -27,6 +27,8 @@ public enum FleetEventKind: String, Codable, Sendable, DatabaseValueConvertible 
     case certRenewed = "cert_renewed", vaultInitialized = "vault_initialized"
     case hostUpdated = "host_updated", relayReconfigured = "relay_reconfigured"
     case relayStopped = "relay_stopped", applied = "applied"
+    case migrationStarted = "migration_started", relayMigrated = "relay_migrated", sourceErased = "source_erased"
+    case migrationRolledBack = "migration_rolled_back"
 }
 
 /// A row of `host`.

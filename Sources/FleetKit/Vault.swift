@@ -234,6 +234,18 @@ public struct VaultContents: Codable, Sendable {
     public var version = 1
     /// Keyed by the Ed25519 identity (unpadded base64).
     public var entries: [String: Entry] = [:]
+    /// Keys of operations in progress, such as the sealing secret of an identity move
+    /// (`fleetctl migrate`), by operation. Absent from vaults written before moves existed.
+    public var operations: [String: [UInt8]] {
+        get { _operations ?? [:] }
+        set { _operations = newValue.isEmpty ? nil : newValue }
+    }
+    var _operations: [String: [UInt8]]?
+
+    enum CodingKeys: String, CodingKey {
+        case version, entries
+        case _operations = "operations"
+    }
 
     public init() {}
 }

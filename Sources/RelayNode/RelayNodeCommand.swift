@@ -12,7 +12,7 @@ struct RelayNodeCommand: AsyncParsableCommand {
         abstract: "A Tor onion relay with its state in SQLite.",
         version: version,
         subcommands: [RunCommand.self, LinkProbeCommand.self, KeysCommand.self, DescriptorCommand.self, VerifyConfigCommand.self, BenchCommand.self,
-                      StatsCommand.self, HealthCommand.self])
+                      StatsCommand.self, HealthCommand.self, IdentityCommand.self])
 }
 
 /// Options every subcommand that touches a relay takes.

@@ -41,6 +41,11 @@ struct RunCommand: AsyncParsableCommand {
             lock = try DataDirectoryLock.acquire(try node.resolvedDataDirectory())
         } catch let e as CLIError { fail(e.description) }
         defer { lock.release() }
+        // A fenced identity has moved to another host: running it here too would put one
+        // identity on the network twice.
+        if let dir = try? node.resolvedDataDirectory(), let fence = IdentityCommand.FenceRecord.read(dir) {
+            fail("\(dir) is fenced at epoch \(fence.epoch) (\(fence.reason)): this identity has moved away and must not run here")
+        }
         let prepared: PreparedRelay
         do {
             prepared = try PreparedRelay.load(node: node, logger: logger)

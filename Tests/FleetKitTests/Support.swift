@@ -49,7 +49,7 @@ final class SSHServer: @unchecked Sendable {
     let dir: TempDir
     let address: String
     let port: Int
-    let child: Child
+    private(set) var child: Child
     /// An ssh_config naming the server `alias`, with the client key and a pinned host key.
     let clientConfig: String
     let alias = "fleet-ssh-host"
@@ -111,6 +111,18 @@ final class SSHServer: @unchecked Sendable {
     var transport: SSHTransport { SSHTransport(target: alias, configFile: clientConfig) }
 
     func stop() { child.stop() }
+
+    /// Starts sshd again after `stop()` (same address, port and keys): a host that comes back.
+    func restart() throws {
+        child.stop()
+        child = try Child(Self.sshd, ["-D", "-e", "-f", dir.sub("sshd_config")], output: dir.sub("sshd.log"))
+        let deadline = Date() + 15
+        while Date() < deadline {
+            if let r = try? transport.run(["true"], timeout: 10), r.status == 0 { return }
+            usleep(100_000)
+        }
+        throw SpawnError("sshd did not come back on \(address):\(port)")
+    }
     deinit { child.stop() }
 }
 
