@@ -112,3 +112,39 @@ struct RelayCommand: ParsableCommand {
         }
     }
 }
+
+/// `fleetctl import-ctor HOST DIR`: a C tor relay's identity becomes a fleet relay.
+struct ImportCTorCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import-ctor",
+        abstract: "Adopt a stopped C tor relay's identity on a host: keys copied into a new relay, master key into the vault, started, verified.",
+        discussion: """
+        tor must be stopped (its DataDirectory lock free). Its keys/ directory is renamed to \
+        keys.adopted-by-relaynode-NICKNAME once the keys are copied, so tor cannot run the same \
+        identity again; if the adoption fails it is renamed back.
+        """)
+    @OptionGroup var fleet: FleetOptions
+    @Argument(help: "The host the C tor relay is on.") var host: String
+    @Argument(help: "Its DataDirectory on that host.") var directory: String
+    @Option(help: "The relay's nickname in the fleet.") var nickname: String
+    @Option(help: "ADDR:PORT (or PORT on the host's address) for the ORPort; the C tor relay's own is fine.") var orport: String
+    @Flag(help: "Make it an exit relay (default: non-exit).") var exit = false
+    @Option(help: "Family group name.") var family: String?
+    @Option(help: "Seconds the relay has to answer a link handshake.") var startTimeout: Double = 30
+
+    func run() throws {
+        try reportingErrors {
+            var p = try fleet.provisioner()
+            p.startTimeout = startTimeout
+            let h = try p.database.host(named: host)
+            let (addr, port) = try Provisioner.parseORPort(orport.contains(":") ? orport : "\(h.address):\(orport)")
+            let request = Provisioner.CreateRequest(nickname: nickname, hostName: host, orAddress: addr, orPort: port,
+                                                    role: exit ? .exit : .nonExit, family: family, adoptCTorDirectory: directory)
+            try p.validate(request)
+            let vault = try fleet.openVault()
+            let v = try p.create(request, vault: vault)
+            print("adopted \(directory) on \(host) as \(nickname): \(v.identity?.rsaFingerprint ?? "?") \(v.identity?.ed25519Id ?? "?")")
+            print("verified by a Tor link handshake with \(addr):\(port); master key in \(vault.path); C tor's keys kept in \(directory)/keys.adopted-by-relaynode-\(nickname)")
+        }
+    }
+}

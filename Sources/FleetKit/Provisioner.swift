@@ -24,10 +24,15 @@ public struct Provisioner: Sendable {
         public var family: String?
         public var bandwidthRate: String?
         public var bandwidthBurst: String?
+        /// A C tor DataDirectory on the host whose identity the relay adopts (`fleetctl
+        /// import-ctor`) instead of generating one. tor must be stopped; its `keys/` directory is
+        /// renamed once the keys are copied, so tor can never run the identity again.
+        public var adoptCTorDirectory: String?
         public init(nickname: String, hostName: String, orAddress: String, orPort: Int, role: RelayRole, family: String? = nil,
-                    bandwidthRate: String? = nil, bandwidthBurst: String? = nil) {
+                    bandwidthRate: String? = nil, bandwidthBurst: String? = nil, adoptCTorDirectory: String? = nil) {
             self.nickname = nickname; self.hostName = hostName; self.orAddress = orAddress; self.orPort = orPort
             self.role = role; self.family = family; self.bandwidthRate = bandwidthRate; self.bandwidthBurst = bandwidthBurst
+            self.adoptCTorDirectory = adoptCTorDirectory
         }
     }
 
@@ -53,6 +58,7 @@ public struct Provisioner: Sendable {
         let layout = RelayLayout(host: host, nickname: req.nickname)
         let rn = host.relaynodePath
 
+        if let dir = req.adoptCTorDirectory { try checkCTorStopped(dir, transport: t, host: host) }
         // Claim the directory on the host, marked as being created until the inventory has the
         // relay. A directory without the mark is never touched.
         let claimArgv = ["sh", "-c", #"umask 077 && mkdir -p "$1" && mkdir "$2" && : > "$2/.creating""#, "sh", host.dataRoot, layout.directory]
@@ -67,10 +73,28 @@ public struct Provisioner: Sendable {
         }
         var vaulted = false
         var started = false
+        var ctorKeysMoved: String?
         do {
-            let gen = try t.check([rn, "keys", "generate", "--data-directory", layout.dataDirectory, "--json"], timeout: 120,
-                                  "generating the identity of \(req.nickname)")
-            let status = try Self.keyStatus(gen.stdout, what: "relaynode keys generate on \(host.name)")
+            let status: NodeKeyStatus
+            if let dir = req.adoptCTorDirectory {
+                try t.check([rn, "keys", "import-ctor", dir, "--data-directory", layout.dataDirectory], timeout: 120,
+                            "adopting the C tor identity in \(dir) on \(host.name)")
+                let shown = try t.check([rn, "keys", "show", "--json", "--data-directory", layout.dataDirectory], timeout: 60,
+                                        "reading the adopted identity on \(host.name)")
+                status = try Self.keyStatus(shown.stdout, what: "relaynode keys show on \(host.name)")
+                guard status.masterOnline else {
+                    throw FleetError(.invalid, "the C tor relay in \(dir) keeps its Ed25519 master key offline; put ed25519_master_id_secret_key into \(dir)/keys first (fleetctl vaults it)")
+                }
+                // From here tor cannot start with this identity: its keys directory is renamed
+                // (and renamed back if the adoption fails).
+                let moved = "\(dir)/keys.adopted-by-relaynode-\(req.nickname)"
+                try t.check(["mv", "-T", "--", "\(dir)/keys", moved], timeout: 30, "retiring the C tor keys directory in \(dir)")
+                ctorKeysMoved = moved
+            } else {
+                let gen = try t.check([rn, "keys", "generate", "--data-directory", layout.dataDirectory, "--json"], timeout: 120,
+                                      "generating the identity of \(req.nickname)")
+                status = try Self.keyStatus(gen.stdout, what: "relaynode keys generate on \(host.name)")
+            }
             try t.check([rn, "keys", "offline-master", "--data-directory", layout.dataDirectory, "--out", layout.masterOut], timeout: 60,
                         "taking the master key of \(req.nickname) offline")
             var secretFile = try t.readFile(layout.masterOut + "/ed25519_master_id_secret_key")
@@ -96,7 +120,8 @@ public struct Provisioner: Sendable {
                        within: startTimeout, log: { try? t.run(["tail", "-n", "5", layout.logFile], timeout: 10).stdoutText })
             defer { _ = try? t.run(["rm", "-f", "--", layout.creatingMark], timeout: 30) }
             return try database.insertRelay(relay, identity: (status.rsaFingerprint, status.ed25519Identity, status.signingExpires), events: [
-                FleetEvent(kind: .relayCreated, detail: "\(status.rsaFingerprint) \(status.ed25519Identity) on \(req.orAddress):\(req.orPort)"),
+                FleetEvent(kind: .relayCreated, detail: "\(status.rsaFingerprint) \(status.ed25519Identity) on \(req.orAddress):\(req.orPort)"
+                           + (req.adoptCTorDirectory.map { ", adopted from C tor's \($0) (its keys now in \($0)/keys.adopted-by-relaynode-\(req.nickname))" } ?? "")),
                 FleetEvent(kind: .masterVaulted, detail: status.ed25519Identity),
                 FleetEvent(kind: .relayStarted, detail: "on \(host.name)"),
                 FleetEvent(kind: .relayVerified, detail: "link handshake proved \(status.rsaFingerprint)"),
@@ -104,6 +129,9 @@ public struct Provisioner: Sendable {
         } catch {
             // Undo: the identity never went into service, so it is dropped everywhere.
             if started { _ = try? stop(layout: layout, transport: t) }
+            if let moved = ctorKeysMoved, let dir = req.adoptCTorDirectory {
+                _ = try? t.run(["mv", "-T", "--", moved, "\(dir)/keys"], timeout: 30)
+            }
             _ = try? t.run(["sh", "-c", #"find "$1" -type f -exec shred -u {} + 2>/dev/null; rm -rf -- "$1""#, "sh", layout.directory], timeout: 60)
             if vaulted, let id = vault.contents.entries.first(where: { $0.value.nickname == req.nickname })?.key {
                 vault.contents.entries[id] = nil
@@ -111,6 +139,18 @@ public struct Provisioner: Sendable {
             }
             try? database.record(FleetEvent(kind: .relayCreateFailed, hostId: host.id, detail: "\(req.nickname): \(error)"))
             throw error
+        }
+    }
+
+    /// Refuses a C tor DataDirectory without keys, or one whose tor still runs (it holds the
+    /// directory's `lock`): adopting a live identity would run it twice.
+    func checkCTorStopped(_ dir: String, transport t: any HostTransport, host: HostRecord) throws {
+        guard try t.run(["test", "-f", "\(dir)/keys/secret_id_key"], timeout: 30).status == 0 else {
+            throw FleetError(.notFound, "\(dir) on \(host.name) is not a C tor DataDirectory with keys (no keys/secret_id_key); nothing was changed")
+        }
+        let lock = try t.run(["sh", "-c", #"[ ! -e "$1/lock" ] || flock -n "$1/lock" true"#, "sh", dir], timeout: 30)
+        guard lock.status == 0 else {
+            throw FleetError(.conflict, "tor is still running with \(dir) on \(host.name) (its lock is held); stop it first — nothing was changed")
         }
     }
 

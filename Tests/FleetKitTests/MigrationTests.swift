@@ -189,4 +189,55 @@ struct MigrationTests {
         let nothing = try Self.migrate(fleet, ["--rollback"])
         #expect(nothing.status == 1 && nothing.stderrText.contains("no unfinished move"), "\(nothing.stderrText)")
     }
+
+    /// `fleetctl import-ctor`: a real C tor DataDirectory (keys made by Debian's tor) adopted on
+    /// the ssh host; refused while tor runs on it; afterwards tor's keys directory is retired.
+    @Test(.timeLimit(.minutes(5)))
+    func importCTorAdoptsAStoppedTorsIdentity() throws {
+        let fleet = try TwoHostFleet()
+        defer { fleet.shutdown() }
+        let dir = fleet.tmp.sub("ctor-data")
+        let torPort = freeLoopbackPort()
+        let fake = "fake orport=\(freeLoopbackPort()) no-v2 v3ident=0000000000000000000000000000000000000000 127.0.0.1:\(freeLoopbackPort()) 0000000000000000000000000000000000000000"
+        let common = ["--DataDirectory", dir, "--ORPort", "127.0.0.11:\(torPort)", "--Nickname", "ctorrelay", "--DirAuthority", fake,
+                      "--Log", "notice stdout", "--Sandbox", "0"]
+        let list = try Subprocess.run(["tor", "--list-fingerprint"] + common, timeout: 60)
+        #expect(list.status == 0, "\(list.stderrText)")
+        let fp = try #require(try String(contentsOfFile: dir + "/fingerprint", encoding: .utf8).split(separator: " ").last)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let ed = try #require(try String(contentsOfFile: dir + "/fingerprint-ed25519", encoding: .utf8).split(separator: " ").last)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let port = freeLoopbackPort()
+        func adopt(_ d: String) throws -> CommandResult {
+            try fleet.cli(["import-ctor", "beta", d, "--nickname", "adopted", "--orport", "\(port)"], passphrase: fleet.passphrase)
+        }
+
+        // Not a DataDirectory: refused, nothing recorded.
+        let missing = try adopt(fleet.tmp.sub("nowhere"))
+        #expect(missing.status == 1 && missing.stderrText.contains("not a C tor DataDirectory"), "\(missing.stderrText)")
+
+        // tor running on it (it holds the lock): refused.
+        let tor = try Child("/usr/bin/tor", common + ["--DisableNetwork", "1"], output: fleet.tmp.sub("ctor.log"))
+        defer { tor.stop() }
+        let deadline = Date() + 30
+        while Date() < deadline, !((try? String(contentsOfFile: fleet.tmp.sub("ctor.log"), encoding: .utf8)) ?? "").contains("Bootstrapped 0%") {
+            usleep(100_000)
+        }
+        let busy = try adopt(dir)
+        #expect(busy.status == 1 && busy.stderrText.contains("tor is still running"), "\(busy.stderrText)")
+        #expect(try fleet.db.relays().isEmpty)
+        tor.stop()
+
+        let adopted = try adopt(dir)
+        #expect(adopted.status == 0, "\(adopted.stderrText)")
+        #expect(adopted.stdoutText.contains(fp) && adopted.stdoutText.contains(ed), "\(adopted.stdoutText)")
+        let v = try fleet.db.relay(named: "adopted")
+        #expect(v.identity?.rsaFingerprint == fp && v.identity?.ed25519Id == ed && v.liveHostName == "beta")
+        try fleet.provisioner.verify(address: "127.0.0.11", port: port, rsaFingerprint: fp, ed25519: ed, within: 10)
+        // tor can no longer run this identity; its keys are kept aside, the master key is in the vault only.
+        #expect(!FileManager.default.fileExists(atPath: dir + "/keys"))
+        #expect(FileManager.default.fileExists(atPath: dir + "/keys.adopted-by-relaynode-adopted/secret_id_key"))
+        #expect(try Vault.open(path: fleet.vaultPath, passphrase: Array(fleet.passphrase.utf8)).contents.entries[ed] != nil)
+        #expect(!FileManager.default.fileExists(atPath: fleet.tmp.sub("beta/adopted/data/keys")))
+    }
 }
