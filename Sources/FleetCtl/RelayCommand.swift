@@ -5,7 +5,7 @@ import Foundation
 struct RelayCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "relay", abstract: "Create, list, show, start and stop relays.",
-        subcommands: [Create.self, List.self, Show.self, Start.self, Stop.self])
+        subcommands: [Create.self, List.self, Show.self, Start.self, Stop.self, Retire.self])
 
     struct Create: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -31,6 +31,24 @@ struct RelayCommand: ParsableCommand {
                 let v = try p.create(request, vault: vault)
                 print("created \(nickname) on \(host): \(v.identity?.rsaFingerprint ?? "?") \(v.identity?.ed25519Id ?? "?")")
                 print("verified by a Tor link handshake with \(addr):\(port); master key in \(vault.path)")
+            }
+        }
+    }
+
+    struct Retire: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Take a relay out of service: stop, fence, keep a sealed backup of its identity beside the fleet database, erase it from its host.")
+        @OptionGroup var fleet: FleetOptions
+        @Argument(help: "The relay's nickname.") var nickname: String
+
+        func run() throws {
+            try reportingErrors {
+                let p = try fleet.provisioner()
+                let bundles = ((fleet.databasePath as NSString).deletingLastPathComponent as NSString).appendingPathComponent("bundles")
+                let m = Migrator(database: p.database, provisioner: p, bundleDirectory: bundles)
+                m.progress = { FileHandle.standardError.write(Data("  \($0)\n".utf8)) }
+                let backup = try m.retire(nickname: nickname, vault: try fleet.openVault())
+                print("retired \(nickname); sealed backup of its identity: \(backup) (key in the vault)")
             }
         }
     }

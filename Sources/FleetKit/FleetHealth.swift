@@ -13,7 +13,7 @@ public struct RelayHealth: Sendable {
     public var problems: [String]
 
     public static func collect(database: FleetDatabase) throws -> [RelayHealth] {
-        try perHost(database.relays()) { v in
+        try perHost(database.relays().filter { $0.relay.desiredState != .retired }) { v in
             let layout = RelayLayout(host: v.host, nickname: v.relay.nickname)
             var h = RelayHealth(nickname: v.relay.nickname, host: v.host.name, healthy: false, problems: [])
             do {

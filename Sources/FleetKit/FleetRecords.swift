@@ -28,7 +28,7 @@ public enum FleetEventKind: String, Codable, Sendable, DatabaseValueConvertible 
     case hostUpdated = "host_updated", relayReconfigured = "relay_reconfigured"
     case relayStopped = "relay_stopped", applied = "applied"
     case migrationStarted = "migration_started", relayMigrated = "relay_migrated", sourceErased = "source_erased"
-    case migrationRolledBack = "migration_rolled_back"
+    case migrationRolledBack = "migration_rolled_back", relayRetired = "relay_retired"
 }
 
 /// A row of `host`.

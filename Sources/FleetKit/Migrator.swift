@@ -230,6 +230,69 @@ public final class Migrator {
         return m
     }
 
+    // MARK: retiring
+
+    /// Takes a relay out of service for good: stopped and fenced, its node database exported
+    /// sealed (the backup: `bundles/NICK-retired-epochE.sealed`, its key in the vault under
+    /// `retired-NICK`), checked, and only then erased from its host. The inventory keeps the
+    /// relay as `retired` (its nickname is not reused) with no live host. Safe to run again
+    /// after an interruption: each step is repeated or skipped.
+    @discardableResult
+    public func retire(nickname: String, vault: Vault) throws -> String {
+        let v = try database.relay(named: nickname)
+        guard let identity = v.identity else { throw FleetError(.notFound, "relay \(nickname) has no recorded identity") }
+        guard try unfinished(relayId: v.relay.id!) == nil else {
+            throw FleetError(.conflict, "\(nickname) has an unfinished move; finish it or roll it back first")
+        }
+        let t = v.host.makeTransport(), layout = RelayLayout(host: v.host, nickname: nickname)
+        // The epoch goes up once, with the first record of the retirement.
+        let epoch = v.relay.desiredState == .retired ? identity.epoch : identity.epoch + 1
+        let key = "retired-\(nickname)"
+        let path = (bundleDirectory as NSString).appendingPathComponent("\(nickname)-retired-epoch\(epoch).sealed")
+        let status = try t.check([v.host.relaynodePath, "identity", "status", "--data-directory", layout.dataDirectory], timeout: 60,
+                                 "checking \(nickname) on \(v.host.name)")
+        if status.stdoutText.contains("\"rsa_fingerprint\":\"\(identity.rsaFingerprint)\"") {
+            progress("stopping and fencing \(nickname) on \(v.host.name)")
+            try provisioner.stop(layout: layout, transport: t)
+            try t.check([v.host.relaynodePath, "identity", "fence", "--data-directory", layout.dataDirectory, "--epoch", String(epoch),
+                         "--reason", "retired"], timeout: 60, "fencing \(nickname) on \(v.host.name)")
+            try database.write("record the retirement of \(nickname)") { db in
+                try db.execute(sql: "UPDATE relay SET desired_state = 'retired' WHERE id = ?", arguments: [v.relay.id!])
+                try db.execute(sql: "UPDATE identity SET live_host_id = NULL, epoch = ? WHERE relay_id = ?", arguments: [epoch, v.relay.id!])
+            }
+            progress("keeping a sealed backup of \(nickname)")
+            var secret: [UInt8]
+            if let s = vault.contents.operations[key] { secret = s } else {
+                secret = SealedBox.keyPair().secretKey
+                vault.contents.operations[key] = secret
+                try vault.save()
+            }
+            defer { wipe(&secret) }
+            let r = try t.check([v.host.relaynodePath, "identity", "export", "--data-directory", layout.dataDirectory],
+                                stdin: Array((try SealedBox.publicKey(of: secret).hexString + "\n").utf8), timeout: 300,
+                                "exporting the identity of \(nickname) on \(v.host.name)")
+            try PrivateFiles.ensureDirectory(bundleDirectory)
+            try PrivateFiles.write(r.stdout, to: path, replace: true)
+            let check = try Subprocess.run([provisioner.localRelaynode, "identity", "inspect", "--expect-fingerprint", identity.rsaFingerprint],
+                                           stdin: Array((secret.hexString + "\n").utf8) + r.stdout, timeout: 120)
+            guard check.status == 0 else { throw FleetError(.verification, "the sealed backup of \(nickname) does not check out: \(check.lastErrorLine); the host's copy was kept") }
+            progress("erasing \(nickname) on \(v.host.name)")
+            try t.check([v.host.relaynodePath, "identity", "destroy", "--data-directory", layout.dataDirectory, "--fingerprint", identity.rsaFingerprint],
+                        timeout: 60, "erasing \(nickname) on \(v.host.name)")
+        } else if !FileManager.default.fileExists(atPath: path) {
+            throw FleetError(.conflict, "\(v.host.name) does not hold \(nickname)'s identity and there is no sealed backup of it; nothing was changed")
+        }
+        try t.check(["rm", "-rf", "--", layout.directory], timeout: 60, "removing \(layout.directory) on \(v.host.name)")
+        try database.write("record the retirement of \(nickname)") { db in
+            try db.execute(sql: "UPDATE relay SET desired_state = 'retired' WHERE id = ?", arguments: [v.relay.id!])
+            try db.execute(sql: "UPDATE identity SET live_host_id = NULL, epoch = ? WHERE relay_id = ?", arguments: [epoch, v.relay.id!])
+            var e = FleetEvent(kind: .relayRetired, hostId: v.host.id, relayId: v.relay.id,
+                               detail: "\(identity.rsaFingerprint) retired; sealed backup \((path as NSString).lastPathComponent)")
+            try e.insert(db)
+        }
+        return path
+    }
+
     /// Removes the sealed bundles (and their keys in the vault) of finished moves: those of
     /// `nickname` now (`--confirm`), and every other one older than the retention time.
     /// Returns how many were removed.

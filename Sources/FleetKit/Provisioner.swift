@@ -278,7 +278,7 @@ public struct Provisioner: Sendable {
     /// Asks every relay's host for its key status; one host's failure is reported on its relays'
     /// lines and does not stop the others.
     public func keyStatus(now: Date = Date()) throws -> [KeyExpiry] {
-        try perHost(database.relays()) { v in
+        try perHost(database.relays().filter { $0.relay.desiredState != .retired }) { v in
             let layout = RelayLayout(host: v.host, nickname: v.relay.nickname)
             do {
                 let r = try v.host.makeTransport().check([v.host.relaynodePath, "keys", "show", "--json", "--data-directory", layout.dataDirectory],

@@ -239,5 +239,25 @@ struct MigrationTests {
         #expect(FileManager.default.fileExists(atPath: dir + "/keys.adopted-by-relaynode-adopted/secret_id_key"))
         #expect(try Vault.open(path: fleet.vaultPath, passphrase: Array(fleet.passphrase.utf8)).contents.entries[ed] != nil)
         #expect(!FileManager.default.fileExists(atPath: fleet.tmp.sub("beta/adopted/data/keys")))
+
+        // Retired: stopped, a sealed backup that opens with its key from the vault, erased from the host.
+        let retired = try fleet.cli(["relay", "retire", "adopted"], passphrase: fleet.passphrase)
+        #expect(retired.status == 0, "\(retired.stderrText)")
+        #expect(!FileManager.default.fileExists(atPath: fleet.tmp.sub("beta/adopted")))
+        #expect(throws: FleetError.self) {
+            try fleet.provisioner.verify(address: "127.0.0.11", port: port, rsaFingerprint: fp, ed25519: ed, within: 2)
+        }
+        let r = try fleet.db.relay(named: "adopted")
+        #expect(r.relay.desiredState == .retired && r.liveHostName == nil)
+        let backup = try #require(try FileManager.default.contentsOfDirectory(atPath: fleet.tmp.sub("fleet/bundles")).first { $0.hasPrefix("adopted-retired") })
+        let sealed = try #require(FileManager.default.contents(atPath: fleet.tmp.sub("fleet/bundles/\(backup)")))
+        let secret = try #require(try Vault.open(path: fleet.vaultPath, passphrase: Array(fleet.passphrase.utf8)).contents.operations["retired-adopted"])
+        let opened = try Subprocess.run([Binaries.relaynode, "identity", "inspect", "--expect-fingerprint", fp],
+                                        stdin: Array((secret.map { String(format: "%02x", $0) }.joined() + "\n").utf8) + Array(sealed), timeout: 60)
+        #expect(opened.status == 0, "\(opened.stderrText)")
+        // Again: nothing left to do, still fine; the fleet's health no longer asks for it.
+        #expect(try fleet.cli(["relay", "retire", "adopted"], passphrase: fleet.passphrase).status == 0)
+        let health = try fleet.cli(["health"])
+        #expect(!health.stdoutText.contains("adopted"), "\(health.stdoutText)")
     }
 }
