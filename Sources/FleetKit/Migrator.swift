@@ -85,6 +85,8 @@ public final class Migrator {
     @discardableResult
     public func migrate(nickname: String, to hostName: String, vault: Vault) throws -> MigrationRecord {
         let view = try database.relay(named: nickname)
+        let lock = try exclusive(nickname)
+        defer { close(lock) }
         let target = try database.host(named: hostName)
         var m: MigrationRecord
         if let open = try unfinished(relayId: view.relay.id!) {
@@ -156,6 +158,10 @@ public final class Migrator {
             case .started:
                 progress("verifying \(nickname) on \(target.name) with a link handshake")
                 let t = target.makeTransport()
+                // After an interruption the relay may have stopped (a host reboot): start it again.
+                let alive = try t.run(["sh", "-c", #"p=$(cat "$1" 2>/dev/null) && [ -d /proc/$p ] && ! grep -q '^[^ ]* ([^)]*) Z' /proc/$p/stat"#,
+                                       "sh", dst.pidFile], timeout: 30)
+                if alive.status != 0 { try provisioner.start(layout: dst, relaynode: target.relaynodePath, transport: t) }
                 try provisioner.verify(address: m.toOrAddress, port: view.relay.orPort, rsaFingerprint: fp, ed25519: identity.ed25519Id,
                                        within: provisioner.startTimeout,
                                        log: { try? t.run(["tail", "-n", "5", dst.logFile], timeout: 10).stdoutText })
@@ -191,6 +197,8 @@ public final class Migrator {
     @discardableResult
     public func rollBack(nickname: String, vault: Vault) throws -> MigrationRecord {
         let view = try database.relay(named: nickname)
+        let lock = try exclusive(nickname)
+        defer { close(lock) }
         guard var m = try unfinished(relayId: view.relay.id!) else {
             throw FleetError(.notFound, "\(nickname) has no unfinished move to roll back")
         }
@@ -425,6 +433,20 @@ public final class Migrator {
         m.bundleKept = false
         let record = m
         try database.write("forget a move's bundle") { db in try record.update(db) }
+    }
+
+    /// One fleetctl at a time moves (or rolls back) a given relay: an exclusive lock on
+    /// `bundles/.NICK.lock`, released when the process ends however it ends.
+    private func exclusive(_ nickname: String) throws -> Int32 {
+        try PrivateFiles.ensureDirectory(bundleDirectory)
+        let path = (bundleDirectory as NSString).appendingPathComponent(".\(nickname).lock")
+        let fd = Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw FleetError(.io, "cannot open \(path): \(String(cString: strerror(errno)))") }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            close(fd)
+            throw FleetError(.conflict, "another fleetctl is moving \(nickname) right now; let it finish")
+        }
+        return fd
     }
 
     private func unfinished(relayId: Int64) throws -> MigrationRecord? {

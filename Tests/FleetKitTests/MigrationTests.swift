@@ -49,7 +49,7 @@ struct MigrationTests {
         if !complete {
             // Otherwise the sealed bundle must open with the move's key from the vault.
             let vault = try Vault.open(path: fleet.vaultPath, passphrase: Array(fleet.passphrase.utf8))
-            let bundles = (try? FileManager.default.contentsOfDirectory(atPath: fleet.tmp.sub("fleet/bundles"))) ?? []
+            let bundles = Self.sealedBundles(fleet)
             for b in bundles {
                 let bytes = try #require(FileManager.default.contents(atPath: fleet.tmp.sub("fleet/bundles/\(b)")))
                 for (_, secret) in vault.contents.operations {
@@ -60,6 +60,10 @@ struct MigrationTests {
             }
         }
         #expect(complete, "\(when): no complete copy of \(fingerprint) (alpha \(a), beta \(b))")
+    }
+
+    static func sealedBundles(_ fleet: TwoHostFleet) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: fleet.tmp.sub("fleet/bundles"))) ?? []).filter { $0.hasSuffix(".sealed") }.sorted()
     }
 
     static func healthEvents(_ fleet: TwoHostFleet, on host: String) throws -> Int {
@@ -126,10 +130,10 @@ struct MigrationTests {
         // The sealed bundles stay until --confirm; the vault drops their keys with them.
         let listed = try Self.migrate(fleet, ["--list"])
         #expect(listed.stdoutText.split(separator: "\n").filter { $0.contains(" done ") }.count == faults.count, "\(listed.stdoutText)")
-        #expect((try FileManager.default.contentsOfDirectory(atPath: fleet.tmp.sub("fleet/bundles"))).count == faults.count)
+        #expect(Self.sealedBundles(fleet).count == faults.count)
         let confirmed = try Self.migrate(fleet, ["--confirm"])
         #expect(confirmed.status == 0 && confirmed.stdoutText.contains("deleted \(faults.count) sealed bundles"), "\(confirmed.stdoutText)")
-        #expect((try FileManager.default.contentsOfDirectory(atPath: fleet.tmp.sub("fleet/bundles"))).isEmpty)
+        #expect(Self.sealedBundles(fleet).isEmpty)
         #expect(try Vault.open(path: fleet.vaultPath, passphrase: Array(fleet.passphrase.utf8)).contents.operations.isEmpty)
         #expect(fileMode(fleet.tmp.sub("fleet/bundles")) == 0o700)
     }
@@ -169,7 +173,7 @@ struct MigrationTests {
         // back where it was.
         let again = try Self.migrate(fleet, ["--to", "alpha"], fault: "exported")
         #expect(again.status == 70)
-        let bundles = try FileManager.default.contentsOfDirectory(atPath: fleet.tmp.sub("fleet/bundles")).sorted()
+        let bundles = Self.sealedBundles(fleet)
         let newest = fleet.tmp.sub("fleet/bundles/\(try #require(bundles.first { $0.contains("move2") }))")
         var bytes = try #require(FileManager.default.contents(atPath: newest))
         bytes[bytes.count / 2] ^= 0x40
@@ -249,7 +253,7 @@ struct MigrationTests {
         }
         let r = try fleet.db.relay(named: "adopted")
         #expect(r.relay.desiredState == .retired && r.liveHostName == nil)
-        let backup = try #require(try FileManager.default.contentsOfDirectory(atPath: fleet.tmp.sub("fleet/bundles")).first { $0.hasPrefix("adopted-retired") })
+        let backup = try #require(Self.sealedBundles(fleet).first { $0.hasPrefix("adopted-retired") })
         let sealed = try #require(FileManager.default.contents(atPath: fleet.tmp.sub("fleet/bundles/\(backup)")))
         let secret = try #require(try Vault.open(path: fleet.vaultPath, passphrase: Array(fleet.passphrase.utf8)).contents.operations["retired-adopted"])
         let opened = try Subprocess.run([Binaries.relaynode, "identity", "inspect", "--expect-fingerprint", fp],

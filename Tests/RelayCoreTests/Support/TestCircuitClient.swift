@@ -119,7 +119,7 @@ final class TestCircuitClient: @unchecked Sendable {
     func send(_ cell: Cell) async throws { try await channel.writeAndFlush(cell) }
 
     /// The next cell for `circuitID` (cells of other circuits stay queued), within `seconds`.
-    func receive(on circuitID: UInt32, seconds: Double = 15) async throws -> Cell {
+    func receive(on circuitID: UInt32, seconds: Double = 45) async throws -> Cell {
         try await mailbox.take(circuitID, seconds: seconds)
     }
 
@@ -223,7 +223,7 @@ final class TestCircuit: @unchecked Sendable {
     }
 
     /// The next relay message (or a DESTROY, as command 0xFF with the reason as data).
-    func receive(seconds: Double = 15) async throws -> RelayMessage {
+    func receive(seconds: Double = 45) async throws -> RelayMessage {
         let cell = try await client.receive(on: id, seconds: seconds)
         if cell.command == .destroy {
             return RelayMessage(hop: -1, command: 0xFF, streamID: 0, data: [cell.body.getInteger(at: cell.body.readerIndex, as: UInt8.self)!])
