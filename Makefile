@@ -34,9 +34,9 @@ test-quick: deps
 	$(SWIFT) build --build-tests
 	# Suites that wait synchronously for child processes run on threads of their own
 	# (.testThreads, Tests/TestSupport/TestThreads.swift), so the tests run in parallel; at
-	# most 6 at a time, so the data-transfer tests are not starved of the 2 cores. The 64 MiB
+	# most 4 at a time, so the data-transfer tests are not starved of the 2 cores. The 64 MiB
 	# three-relay transfer runs alone afterwards: beside the other suites it slows several-fold.
-	SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH=6 $(SWIFT) test --skip-build --skip BulkExitTests
+	SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH=4 $(SWIFT) test --skip-build --skip BulkExitTests
 	$(SWIFT) test --skip-build --filter BulkExitTests
 	./scripts/privnet check --relaynode-bin "$$($(SWIFT) build --show-bin-path)/relaynode"
 

@@ -20,7 +20,7 @@ struct MigrateCommand: ParsableCommand {
     @Flag(help: "Delete the sealed bundles of the relay's finished moves now.") var confirm = false
     @Flag(help: "List the relay's moves.") var list = false
     @Option(help: "Days a finished move's sealed bundle is kept.") var retentionDays: Double = 7
-    @Option(help: "Seconds the relay has to answer a link handshake on its new host.") var startTimeout: Double = 30
+    @Option(help: "Seconds the relay has to answer a link handshake on its new host.") var startTimeout: Double = 60
 
     func validate() throws {
         let modes = [to != nil, rollback, confirm, list].filter { $0 }.count

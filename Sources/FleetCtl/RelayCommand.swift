@@ -16,7 +16,7 @@ struct RelayCommand: ParsableCommand {
         @Option(help: "ADDR:PORT for the ORPort (ADDR defaults to the host's address when only a port is given).") var orport: String
         @Flag(help: "Make it an exit relay (default: non-exit).") var exit = false
         @Option(help: "Family group name (recorded; family keys are not issued yet).") var family: String?
-        @Option(help: "Seconds the new relay has to answer a link handshake.") var startTimeout: Double = 30
+        @Option(help: "Seconds the new relay has to answer a link handshake.") var startTimeout: Double = 60
 
         func run() throws {
             try reportingErrors {
@@ -148,7 +148,7 @@ struct ImportCTorCommand: ParsableCommand {
     @Option(help: "ADDR:PORT (or PORT on the host's address) for the ORPort; the C tor relay's own is fine.") var orport: String
     @Flag(help: "Make it an exit relay (default: non-exit).") var exit = false
     @Option(help: "Family group name.") var family: String?
-    @Option(help: "Seconds the relay has to answer a link handshake.") var startTimeout: Double = 30
+    @Option(help: "Seconds the relay has to answer a link handshake.") var startTimeout: Double = 60
 
     func run() throws {
         try reportingErrors {

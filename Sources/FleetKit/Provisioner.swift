@@ -8,7 +8,7 @@ public struct Provisioner: Sendable {
     /// The `relaynode` on the fleet machine, used for link probes and for signing certificates.
     public let localRelaynode: String
     /// How long a new relay has to answer a link handshake.
-    public var startTimeout: TimeInterval = 30
+    public var startTimeout: TimeInterval = 60
 
     public init(database: FleetDatabase, localRelaynode: String) {
         self.database = database
@@ -223,15 +223,20 @@ public struct Provisioner: Sendable {
     public func verify(address: String, port: Int, rsaFingerprint: String, ed25519: String, within: TimeInterval,
                        log: () -> String? = { nil }) throws {
         let target = address.contains(":") ? "[\(address)]:\(port)" : "\(address):\(port)"
-        let deadline = Date() + within
+        let started = Date()
+        let deadline = started + within
         var last = ""
+        var attempts = 0
         repeat {
-            // The probe gets its own limit too: a peer that accepts and stays silent must not
-            // hold fleetctl past `within`.
-            let limit = max(3, min(15, deadline.timeIntervalSinceNow))
+            attempts += 1
+            // A loaded host can take seconds for one handshake, so later probes wait longer. The
+            // probe process has a limit too (handshake time plus start-up): a peer that accepts
+            // and stays silent cannot hold fleetctl much past `within`.
+            let handshake = Int(max(3, min(Double(5 * attempts), 15, deadline.timeIntervalSinceNow)))
+            let limit = Double(handshake) + 10
             do {
                 let r = try Subprocess.run([localRelaynode, "link-probe", target, "--expect-fingerprint", rsaFingerprint,
-                                            "--expect-ed25519", ed25519, "--timeout", "5", "--json"], timeout: limit)
+                                            "--expect-ed25519", ed25519, "--timeout", "\(handshake)", "--json"], timeout: limit)
                 if r.status == 0 { return }
                 last = r.lastErrorLine
             } catch let e as FleetError where e.code == .timeout {
@@ -241,7 +246,7 @@ public struct Provisioner: Sendable {
             if last.contains("expected") || last.contains("mismatch") { break }
             Thread.sleep(forTimeInterval: 0.5)
         } while Date() < deadline
-        var msg = "the relay at \(target) did not prove identity \(rsaFingerprint): \(last)"
+        var msg = "the relay at \(target) did not prove identity \(rsaFingerprint) in \(attempts) attempt(s) over \(Int(Date().timeIntervalSince(started))) s: \(last)"
         if let tail = log(), !tail.isEmpty { msg += " — its log ends: " + tail.split(separator: "\n").suffix(2).joined(separator: " | ") }
         throw FleetError(.verification, msg)
     }

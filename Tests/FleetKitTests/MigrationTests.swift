@@ -75,7 +75,7 @@ struct MigrationTests {
         var env = ProcessInfo.processInfo.environment
         env["RELAYFLEET_PASSPHRASE"] = passphrase ?? fleet.passphrase
         env["RELAYFLEET_FAULT"] = fault
-        return try Subprocess.run([Binaries.fleetctl, "migrate", nickname] + args + ["--fleet-db", fleet.dbPath], timeout: 240, environment: env)
+        return try Subprocess.run([Binaries.fleetctl, "migrate", nickname] + args + ["--fleet-db", fleet.dbPath, "--start-timeout", "90"], timeout: 300, environment: env)
     }
 
     @Test(.timeLimit(.minutes(12)))
@@ -97,7 +97,7 @@ struct MigrationTests {
         let sameHost = try Self.migrate(fleet, ["--to", "alpha"])
         #expect(sameHost.status == 1 && sameHost.stderrText.contains("already runs on alpha"), "\(sameHost.stderrText)")
         #expect(try fleet.db.relay(named: Self.nickname).liveHostName == "alpha")
-        try fleet.provisioner.verify(address: "127.0.0.1", port: port, rsaFingerprint: fp, ed25519: identity.ed25519Id, within: 10)
+        try fleet.provisioner.verify(address: "127.0.0.1", port: port, rsaFingerprint: fp, ed25519: identity.ed25519Id, within: 30)
 
         // Killed after each step (and between a step's work and its record), then run again.
         let faults = ["planned", "fenced-unrecorded", "fenced", "exported", "imported-unrecorded", "imported",
@@ -119,7 +119,7 @@ struct MigrationTests {
             epoch += 1
             #expect(v.host.name == there && v.liveHostName == there && v.relay.orAddress == address)
             #expect(v.identity?.epoch == epoch)
-            try fleet.provisioner.verify(address: address, port: port, rsaFingerprint: fp, ed25519: identity.ed25519Id, within: 10)
+            try fleet.provisioner.verify(address: address, port: port, rsaFingerprint: fp, ed25519: identity.ed25519Id, within: 30)
             // The old copy is erased; the history came along (the new host adds its own start).
             #expect(!FileManager.default.fileExists(atPath: fleet.tmp.sub("\(here)/\(Self.nickname)")), "old copy left on \(here)")
             #expect(try Self.healthEvents(fleet, on: there) > events)
@@ -152,7 +152,7 @@ struct MigrationTests {
         fleet.server.stop()
         let down = try Self.migrate(fleet, ["--to", "beta"])
         #expect(down.status == 1 && down.stderrText.contains("cannot reach host"), "\(down.stderrText)")
-        try fleet.provisioner.verify(address: "127.0.0.1", port: port, rsaFingerprint: fp, ed25519: identity.ed25519Id, within: 10)
+        try fleet.provisioner.verify(address: "127.0.0.1", port: port, rsaFingerprint: fp, ed25519: identity.ed25519Id, within: 30)
         #expect(try Self.migrate(fleet, ["--list"]).stdoutText.split(separator: "\n").count == 1)
 
         // The host goes away in the middle (after the export): the move stops with the error,
@@ -167,7 +167,7 @@ struct MigrationTests {
         try fleet.server.restart()
         let finished = try Self.migrate(fleet, ["--to", "beta"])
         #expect(finished.status == 0, "\(finished.stderrText)")
-        try fleet.provisioner.verify(address: "127.0.0.11", port: port, rsaFingerprint: fp, ed25519: identity.ed25519Id, within: 10)
+        try fleet.provisioner.verify(address: "127.0.0.11", port: port, rsaFingerprint: fp, ed25519: identity.ed25519Id, within: 30)
 
         // A tampered bundle is refused before anything is imported; --rollback brings the relay
         // back where it was.
@@ -184,7 +184,7 @@ struct MigrationTests {
         try Self.checkInvariants(fleet, fingerprint: fp, "tampered bundle")
         let rolledBack = try Self.migrate(fleet, ["--rollback"])
         #expect(rolledBack.status == 0, "\(rolledBack.stderrText)")
-        try fleet.provisioner.verify(address: "127.0.0.11", port: port, rsaFingerprint: fp, ed25519: identity.ed25519Id, within: 10)
+        try fleet.provisioner.verify(address: "127.0.0.11", port: port, rsaFingerprint: fp, ed25519: identity.ed25519Id, within: 30)
         let v = try fleet.db.relay(named: Self.nickname)
         #expect(v.host.name == "beta" && v.liveHostName == "beta")
         #expect(try Self.copy(fleet, on: "beta").fenced == false)
@@ -237,7 +237,7 @@ struct MigrationTests {
         #expect(adopted.stdoutText.contains(fp) && adopted.stdoutText.contains(ed), "\(adopted.stdoutText)")
         let v = try fleet.db.relay(named: "adopted")
         #expect(v.identity?.rsaFingerprint == fp && v.identity?.ed25519Id == ed && v.liveHostName == "beta")
-        try fleet.provisioner.verify(address: "127.0.0.11", port: port, rsaFingerprint: fp, ed25519: ed, within: 10)
+        try fleet.provisioner.verify(address: "127.0.0.11", port: port, rsaFingerprint: fp, ed25519: ed, within: 30)
         // tor can no longer run this identity; its keys are kept aside, the master key is in the vault only.
         #expect(!FileManager.default.fileExists(atPath: dir + "/keys"))
         #expect(FileManager.default.fileExists(atPath: dir + "/keys.adopted-by-relaynode-adopted/secret_id_key"))

@@ -27,7 +27,7 @@ final class TwoHostFleet: @unchecked Sendable {
         try db.addHost(HostRecord(name: "beta", transport: .ssh, sshTarget: server.alias, sshConfig: server.clientConfig,
                                   address: "127.0.0.11", dataRoot: tmp.sub("beta"), relaynodePath: Binaries.relaynode))
         provisioner = Provisioner(database: db, localRelaynode: Binaries.relaynode)
-        provisioner.startTimeout = 30
+        provisioner.startTimeout = 90
         vault = try Vault.create(path: tmp.sub("fleet/vault.sealed"), passphrase: Array(passphrase.utf8), cost: .interactive)
     }
 
@@ -74,10 +74,10 @@ struct ProvisioningTests {
         }
 
         // Each relay proves its recorded identity in a real link handshake, and not the other's.
-        try fleet.provisioner.verify(address: "127.0.0.1", port: pa, rsaFingerprint: ida.rsaFingerprint, ed25519: ida.ed25519Id, within: 10)
-        try fleet.provisioner.verify(address: "127.0.0.11", port: pb, rsaFingerprint: idb.rsaFingerprint, ed25519: idb.ed25519Id, within: 10)
+        try fleet.provisioner.verify(address: "127.0.0.1", port: pa, rsaFingerprint: ida.rsaFingerprint, ed25519: ida.ed25519Id, within: 30)
+        try fleet.provisioner.verify(address: "127.0.0.11", port: pb, rsaFingerprint: idb.rsaFingerprint, ed25519: idb.ed25519Id, within: 30)
         let wrong = #expect(throws: FleetError.self) {
-            try fleet.provisioner.verify(address: "127.0.0.11", port: pb, rsaFingerprint: ida.rsaFingerprint, ed25519: ida.ed25519Id, within: 10)
+            try fleet.provisioner.verify(address: "127.0.0.11", port: pb, rsaFingerprint: ida.rsaFingerprint, ed25519: ida.ed25519Id, within: 30)
         }
         #expect(wrong?.code == .verification)
 
@@ -96,7 +96,7 @@ struct ProvisioningTests {
         #expect(!FileManager.default.fileExists(atPath: fleet.tmp.sub("beta/beta1/signing-new")))
         // The running relay takes the new certificate on SIGHUP, without a restart.
         #expect(try fleet.provisioner.reloadKeys(nickname: "beta1", expecting: renewed))
-        try fleet.provisioner.verify(address: "127.0.0.11", port: pb, rsaFingerprint: idb.rsaFingerprint, ed25519: idb.ed25519Id, within: 10)
+        try fleet.provisioner.verify(address: "127.0.0.11", port: pb, rsaFingerprint: idb.rsaFingerprint, ed25519: idb.ed25519Id, within: 30)
         // Through the CLI, for the other relay: renew and reload in one command.
         let cliRenew = try fleet.cli(["keys", "renew", "alpha1", "--lifetime-days", "12"], passphrase: fleet.passphrase)
         #expect(cliRenew.status == 0 && cliRenew.stdoutText.contains("reloaded its keys"), "\(cliRenew.stdoutText) \(cliRenew.stderrText)")
@@ -271,8 +271,8 @@ struct ProvisioningTests {
                                              vault: fleet.vault)
         // Some link traffic, then a clean stop so each relay writes its counters.
         for _ in 0..<3 {
-            try fleet.provisioner.verify(address: "127.0.0.1", port: pa, rsaFingerprint: a.identity!.rsaFingerprint, ed25519: a.identity!.ed25519Id, within: 10)
-            try fleet.provisioner.verify(address: "127.0.0.11", port: pb, rsaFingerprint: b.identity!.rsaFingerprint, ed25519: b.identity!.ed25519Id, within: 10)
+            try fleet.provisioner.verify(address: "127.0.0.1", port: pa, rsaFingerprint: a.identity!.rsaFingerprint, ed25519: a.identity!.ed25519Id, within: 30)
+            try fleet.provisioner.verify(address: "127.0.0.11", port: pb, rsaFingerprint: b.identity!.rsaFingerprint, ed25519: b.identity!.ed25519Id, within: 30)
         }
         let health = try RelayHealth.collect(database: fleet.db)
         #expect(health.map(\.nickname) == ["alpha1", "beta1"])
