@@ -89,7 +89,7 @@ let package = Package(
             .product(name: "NIOTestUtils", package: "swift-nio"),
         ]),
         .testTarget(name: "RelayStoreTests", dependencies: ["RelayStore", "TorProtocol", "TorCrypto"]),
-        .testTarget(name: "FleetKitTests", dependencies: ["FleetKit", "TestSupport"]),
+        .testTarget(name: "FleetKitTests", dependencies: ["FleetKit", "TorProtocol", "TorCrypto", "TestSupport"]),
         .testTarget(name: "RelayNodeTests", dependencies: ["RelayNode", "RelayStore", "FleetKit", "TorProtocol", "TorCrypto", "TestSupport"]),
     ]
 )

@@ -13,7 +13,7 @@ struct FleetCtlCommand: ParsableCommand {
         database). Hosts are reached locally or with the system ssh in batch mode.
         """,
         version: FleetKit.version,
-        subcommands: [PlanCommand.self, ApplyCommand.self, HostCommand.self, RelayCommand.self, MigrateCommand.self, ImportCTorCommand.self, VaultCommand.self, KeysCommand.self, StatsCommand.self, ServeMetricsCommand.self, HealthCommand.self, EventsCommand.self])
+        subcommands: [PlanCommand.self, ApplyCommand.self, HostCommand.self, RelayCommand.self, MigrateCommand.self, ImportCTorCommand.self, VaultCommand.self, KeysCommand.self, FamilyCommand.self, StatsCommand.self, ServeMetricsCommand.self, HealthCommand.self, EventsCommand.self])
 
     /// Accepts the fleet-wide options before the subcommand too (`fleetctl --fleet-db F host list`):
     /// they are moved behind it, where every subcommand declares them.

@@ -15,7 +15,7 @@ struct RelayCommand: ParsableCommand {
         @Option(help: "The host to run it on.") var host: String
         @Option(help: "ADDR:PORT for the ORPort (ADDR defaults to the host's address when only a port is given).") var orport: String
         @Flag(help: "Make it an exit relay (default: non-exit).") var exit = false
-        @Option(help: "Family group name (recorded; family keys are not issued yet).") var family: String?
+        @Option(help: "Family group name: the relay gets the family's keys (FamilyId) and MyFamily; the other members are synced.") var family: String?
         @Option(help: "Seconds the new relay has to answer a link handshake.") var startTimeout: Double = 60
 
         func run() throws {
@@ -31,6 +31,10 @@ struct RelayCommand: ParsableCommand {
                 let v = try p.create(request, vault: vault)
                 print("created \(nickname) on \(host): \(v.identity?.rsaFingerprint ?? "?") \(v.identity?.ed25519Id ?? "?")")
                 print("verified by a Tor link handshake with \(addr):\(port); master key in \(vault.path)")
+                if let family {
+                    print("family \(family): FamilyId \(try p.database.familyKeys(family: family).map(\.familyId).joined(separator: " ")); syncing the members")
+                    printFamilySync(p.syncFamily(family: family, vault: vault))
+                }
             }
         }
     }
@@ -47,8 +51,14 @@ struct RelayCommand: ParsableCommand {
                 let bundles = ((fleet.databasePath as NSString).deletingLastPathComponent as NSString).appendingPathComponent("bundles")
                 let m = Migrator(database: p.database, provisioner: p, bundleDirectory: bundles)
                 m.progress = { FileHandle.standardError.write(Data("  \($0)\n".utf8)) }
-                let backup = try m.retire(nickname: nickname, vault: try fleet.openVault())
+                let vault = try fleet.openVault()
+                let family = try p.database.relay(named: nickname).relay.family
+                let backup = try m.retire(nickname: nickname, vault: vault)
                 print("retired \(nickname); sealed backup of its identity: \(backup) (key in the vault)")
+                if let family {
+                    print("family \(family): taking \(nickname) out of the members' MyFamily")
+                    printFamilySync(p.syncFamily(family: family, vault: vault))
+                }
             }
         }
     }
@@ -163,6 +173,7 @@ struct ImportCTorCommand: ParsableCommand {
             let v = try p.create(request, vault: vault)
             print("adopted \(directory) on \(host) as \(nickname): \(v.identity?.rsaFingerprint ?? "?") \(v.identity?.ed25519Id ?? "?")")
             print("verified by a Tor link handshake with \(addr):\(port); master key in \(vault.path); C tor's keys kept in \(directory)/keys.adopted-by-relaynode-\(nickname)")
+            if let family { printFamilySync(p.syncFamily(family: family, vault: vault)) }
         }
     }
 }

@@ -14,11 +14,14 @@ public struct FleetPlan: Sendable {
         case reconfigureRelay(FleetSpec.Relay, changes: [String])
         case startRelay(FleetSpec.Relay, reason: String)
         case stopRelay(FleetSpec.Relay)
+        /// After relays joined or left a family: every member gets the family's keys and a
+        /// `MyFamily` naming the others (runs after every host's steps).
+        case syncFamily(String)
 
         /// The host the step runs on (nil: the inventory only).
         public var hostName: String? {
             switch self {
-            case .addHost, .updateHost, .removeHost: nil
+            case .addHost, .updateHost, .removeHost, .syncFamily: nil
             case .createRelay(let r), .reconfigureRelay(let r, _), .startRelay(let r, _), .stopRelay(let r): r.host
             }
         }
@@ -34,10 +37,16 @@ public struct FleetPlan: Sendable {
             case .reconfigureRelay(let r, let c): "~ relay \(r.nickname) on \(r.host): " + c.joined(separator: ", ")
             case .startRelay(let r, let why): "> start relay \(r.nickname) on \(r.host) (\(why))"
             case .stopRelay(let r): "= stop relay \(r.nickname) on \(r.host)"
+            case .syncFamily(let f): "* family \(f): family keys and MyFamily on every member"
             }
         }
 
-        var needsVault: Bool { if case .createRelay = self { true } else { false } }
+        var needsVault: Bool {
+            switch self {
+            case .createRelay, .syncFamily: true
+            default: false
+            }
+        }
     }
 
     public var actions: [Action]
@@ -103,9 +112,11 @@ public struct FleetPlan: Sendable {
             }
         }
 
+        var touchedFamilies = Set<String>()
         for r in spec.relays {
             guard let v = relays.first(where: { $0.relay.nickname == r.nickname }) else {
                 actions.append(.createRelay(r))
+                if let f = r.family { touchedFamilies.insert(f) }
                 continue
             }
             if v.relay.desiredState == .retired {
@@ -122,6 +133,7 @@ public struct FleetPlan: Sendable {
             if old.bandwidthRate != new.bandwidthRate { changes.append("bandwidth_rate \(old.bandwidthRate ?? "-") → \(new.bandwidthRate ?? "-")") }
             if old.bandwidthBurst != new.bandwidthBurst { changes.append("bandwidth_burst \(old.bandwidthBurst ?? "-") → \(new.bandwidthBurst ?? "-")") }
             if !changes.isEmpty { actions.append(.reconfigureRelay(r, changes: changes)) }
+            if old.family != new.family { touchedFamilies.formUnion([old.family, new.family].compactMap { $0 }) }
             let up = running[r.nickname]
             switch r.state {
             case .running where v.relay.desiredState == .stopped:
@@ -146,6 +158,7 @@ public struct FleetPlan: Sendable {
                 notes.append("host \(h.name) is not in the file: left alone" + (left.isEmpty ? " (--prune removes it)" : " (it has relays)"))
             }
         }
+        actions += touchedFamilies.sorted().map { .syncFamily($0) }
         return FleetPlan(actions: actions, notes: notes)
     }
 
@@ -164,6 +177,7 @@ public struct FleetPlan: Sendable {
         let db = provisioner.database
         var outcomes: [Outcome] = []
         for a in actions where a.hostName == nil {
+            if case .syncFamily = a { continue }
             do {
                 switch a {
                 case .addHost(let h): try db.addHost(h.record)
@@ -206,6 +220,22 @@ public struct FleetPlan: Sendable {
             results.set(g, mine)
         }
         outcomes += results.values().flatMap { $0 }
+        for a in actions {
+            guard case .syncFamily(let family) = a else { continue }
+            progress("...   \(a.summary)")
+            let synced = provisioner.syncFamily(family: family, vault: vault)
+            let failures = synced.compactMap { n, r -> String? in
+                if case .failure(let e) = r { return "\(n): \(e.context)" } else { return nil }
+            }
+            let detail: String = synced.map { n, r -> String in
+                switch r {
+                case .success(let s): return "\(n) \(s.summary)"
+                case .failure(let e): return "\(n) FAILED: \(e.context)"
+                }
+            }.joined(separator: "; ")
+            progress((failures.isEmpty ? "ok    " : "FAIL  ") + "\(a.summary): \(detail)")
+            outcomes.append(Outcome(action: a, ok: failures.isEmpty, detail: detail))
+        }
         let failed = outcomes.filter { !$0.ok }.count
         try? db.record(FleetEvent(kind: .applied, detail: "\(outcomes.count - failed) steps done, \(failed) failed"))
         return outcomes
@@ -242,7 +272,7 @@ public struct FleetPlan: Sendable {
             let was = try p.stop(layout: RelayLayout(host: v.host, nickname: r.nickname), transport: v.host.makeTransport())
             try db.setDesiredState(nickname: r.nickname, .stopped, event: .relayStopped)
             return was ? "stopped" : "was not running"
-        case .addHost, .updateHost, .removeHost:
+        case .addHost, .updateHost, .removeHost, .syncFamily:
             return ""
         }
     }
@@ -290,7 +320,12 @@ extension Provisioner {
         let layout = RelayLayout(host: v.host, nickname: nickname)
         let t = v.host.makeTransport()
         let fresh = layout.torrc + ".new"
-        try t.writeFile(Array(relayTorrc(updated, layout: layout, hostAddress: s.orAddress).utf8), to: fresh)
+        // Only the family keys the relay already holds: it could not start with a FamilyId
+        // whose key it lacks. The plan's family step installs the others and rewrites the torrc.
+        var family = try database.familySettings(for: updated)
+        let held = Set(try familyKeysHeld(layout: layout, host: v.host, transport: t).values)
+        family.familyIds = family.familyIds.filter(held.contains)
+        try t.writeFile(Array(relayTorrc(updated, layout: layout, hostAddress: s.orAddress, family: family).utf8), to: fresh)
         try t.check([v.host.relaynodePath, "verify-config", "--config", fresh], timeout: 60, "checking the new torrc of \(nickname)")
         _ = try stop(layout: layout, transport: t)
         try t.check(["sh", "-c", #"cp -p -- "$1" "$1.old" && mv -f -- "$1.new" "$1""#, "sh", layout.torrc], timeout: 30, "installing the new torrc")

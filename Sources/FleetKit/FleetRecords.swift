@@ -29,6 +29,8 @@ public enum FleetEventKind: String, Codable, Sendable, DatabaseValueConvertible 
     case relayStopped = "relay_stopped", applied = "applied"
     case migrationStarted = "migration_started", relayMigrated = "relay_migrated", sourceErased = "source_erased"
     case migrationRolledBack = "migration_rolled_back", relayRetired = "relay_retired"
+    case familyKeyCreated = "family_key_created", familyKeyRetired = "family_key_retired"
+    case familySynced = "family_synced", familySyncFailed = "family_sync_failed"
 }
 
 /// A row of `host`.

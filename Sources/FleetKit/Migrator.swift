@@ -140,7 +140,8 @@ public final class Migrator {
                 var moved = view.relay
                 moved.hostId = target.id!
                 moved.orAddress = m.toOrAddress
-                try t.writeFile(Array(relayTorrc(moved, layout: dst, hostAddress: m.toOrAddress).utf8), to: dst.torrc)
+                try t.writeFile(Array(relayTorrc(moved, layout: dst, hostAddress: m.toOrAddress,
+                                                       family: database.familySettings(for: moved)).utf8), to: dst.torrc)
                 var secret = try opSecret(m, vault: vault)
                 defer { wipe(&secret) }
                 try t.check([target.relaynodePath, "identity", "import", "--data-directory", dst.dataDirectory, "--expect-fingerprint", fp],

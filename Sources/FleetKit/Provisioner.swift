@@ -112,7 +112,16 @@ public struct Provisioner: Sendable {
             try t.check(["sh", "-c", #"shred -u -- "$1"/* && rmdir -- "$1""#, "sh", layout.masterOut], timeout: 60,
                         "shredding the host's copy of the master key")
 
-            try t.writeFile(Array(relayTorrc(relay, layout: layout, hostAddress: req.orAddress).utf8), to: layout.torrc)
+            // A family member proves it with the family's keys (the first one made now if the
+            // family has none); the other members learn of it from 'fleetctl family sync'.
+            var family = FamilySettings.none
+            if let name = req.family {
+                for k in try ensureFamilyKey(family: name, vault: vault) {
+                    try installFamilyKey(k, vault: vault, nickname: req.nickname, layout: layout, host: host, transport: t)
+                }
+                family = try database.familySettings(for: relay)
+            }
+            try t.writeFile(Array(relayTorrc(relay, layout: layout, hostAddress: req.orAddress, family: family).utf8), to: layout.torrc)
             try t.check([rn, "verify-config", "--config", layout.torrc], timeout: 60, "checking the torrc of \(req.nickname)")
             try start(layout: layout, relaynode: rn, transport: t)
             started = true

@@ -18,7 +18,7 @@ public struct RelayLayout: Sendable {
 }
 
 /// The torrc fleetctl writes for a relay: the master key stays offline (in the vault).
-public func relayTorrc(_ relay: RelayRecord, layout: RelayLayout, hostAddress: String) -> String {
+public func relayTorrc(_ relay: RelayRecord, layout: RelayLayout, hostAddress: String, family: FamilySettings) -> String {
     var lines = [
         "# Written by fleetctl; edits are overwritten when fleetctl reconfigures this relay.",
         "Nickname \(relay.nickname)",
@@ -33,5 +33,7 @@ public func relayTorrc(_ relay: RelayRecord, layout: RelayLayout, hostAddress: S
     }
     if let rate = relay.bandwidthRate { lines.append("BandwidthRate \(rate)") }
     if let burst = relay.bandwidthBurst { lines.append("BandwidthBurst \(burst)") }
+    lines += family.familyIds.map { "FamilyId \($0)" }
+    if !family.myFamily.isEmpty { lines.append("MyFamily " + family.myFamily.joined(separator: ",")) }
     return lines.joined(separator: "\n") + "\n"
 }

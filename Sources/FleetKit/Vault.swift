@@ -212,7 +212,7 @@ public final class Vault {
 }
 
 /// What the vault holds: per relay identity, its master secret key as C tor's
-/// `ed25519_master_id_secret_key` file.
+/// `ed25519_master_id_secret_key` file; the keys of moves under way; the family keys.
 public struct VaultContents: Codable, Sendable {
     public struct Entry: Codable, Sendable {
         public var nickname: String
@@ -241,10 +241,18 @@ public struct VaultContents: Codable, Sendable {
         set { _operations = newValue.isEmpty ? nil : newValue }
     }
     var _operations: [String: [UInt8]]?
+    /// Family keys (proposal 321) by FamilyId (unpadded base64). Absent from vaults written
+    /// before families had keys.
+    public var familyKeys: [String: VaultFamilyKey] {
+        get { _familyKeys ?? [:] }
+        set { _familyKeys = newValue.isEmpty ? nil : newValue }
+    }
+    var _familyKeys: [String: VaultFamilyKey]?
 
     enum CodingKeys: String, CodingKey {
         case version, entries
         case _operations = "operations"
+        case _familyKeys = "family_keys"
     }
 
     public init() {}

@@ -91,6 +91,7 @@ struct ConfigReloader: Service {
         take("Nickname", \.nickname)
         take("ContactInfo", \.contactInfo)
         take("MyFamily", \.myFamily)
+        take("FamilyId", \.familyIds)
         take("ExitRelay", \.exitRelay)
         take("ExitPolicy", \.exitPolicyLines)
         take("ExitPolicyRejectPrivate", \.exitPolicyRejectPrivate)

@@ -32,6 +32,7 @@ struct DescriptorMaker: Sendable {
             bandwidthObserved: min(observedBandwidth, config.advertisedBandwidthRate),
             exitPolicy: try config.effectiveExitPolicy())
         c.family = config.myFamily
+        c.familyIds = config.familyIds
         c.contact = config.contactInfo
         c.hibernating = hibernating()
         return c
@@ -154,10 +155,18 @@ struct DescriptorPublisher: Service {
         var pending = [DirAuthorityConfig]()
         var lastBody = [UInt8]()
         var lastId: Int64?
+        var lastMissingFamily = [String]()
         while !Task.isCancelled {
             let now = Date()
             do {
                 var content = try maker.content(now: now, observedBandwidth: observedBandwidth())
+                // A FamilyId added by SIGHUP before its key was installed: said once, not repeated.
+                let missingFamily = maker.keys.current.missingFamilyKeys(content.familyIds)
+                if missingFamily != lastMissingFamily, !missingFamily.isEmpty {
+                    logger.warning("FamilyId without its key in the node database: the descriptor cannot prove that family",
+                                   metadata: ["family_id": "\(missingFamily.joined(separator: ","))"])
+                }
+                lastMissingFamily = missingFamily
                 // Published time, uptime and small bandwidth changes alone don't warrant a new descriptor.
                 var comparable = content
                 if let last = lastContent {

@@ -61,7 +61,7 @@ struct KeyMaintenance: Service {
     /// handshake keys and a new descriptor.
     static func publicState(_ k: RelayKeys) -> [UInt8] {
         k.signingCert.encoded + k.onionCurrent.ntor.publicKey.bytes + k.onionCurrent.tap.publicKey.pkcs1DER
-            + (k.onionPrevious?.ntor.publicKey.bytes ?? [])
+            + (k.onionPrevious?.ntor.publicKey.bytes ?? []) + k.family.flatMap(\.key.publicKey.bytes).sorted()
     }
 
     func run() async throws {

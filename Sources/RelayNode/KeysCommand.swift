@@ -11,6 +11,7 @@ struct KeysCommand: ParsableCommand {
         subcommands: [
             Generate.self, Show.self, ImportCTor.self, ExportCTor.self, RotateOnion.self,
             RenewSigning.self, SignCert.self, InstallSigningCert.self, OfflineMaster.self,
+            FamilyGenerate.self, FamilyInstall.self, FamilyRemove.self,
         ])
 
     struct Generate: ParsableCommand {
@@ -230,4 +231,91 @@ func iso(_ d: Date) -> String {
     let f = ISO8601DateFormatter()
     f.formatOptions = [.withInternetDateTime]
     return f.string(from: d)
+}
+
+// MARK: family keys (proposal 321)
+
+extension KeysCommand {
+    struct FamilyGenerate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "family-generate",
+            abstract: "Make a new family key as C tor's --keygen-family does: NAME.secret_family_key and NAME.public_family_id in DIR.",
+            discussion: "Every relay of the family installs the secret file (keys family-install) and lists the printed FamilyId in its torrc.")
+        @Argument(help: "The key's name (file base name).") var name: String
+        @Option(help: "Directory to write the two files into (created 0700).") var out: String = "."
+
+        func run() throws {
+            try reportingErrors {
+                guard !name.isEmpty, !name.contains("/"), !name.hasPrefix(".") else { throw CLIError("the family key name must be a plain file name, got '\(name)'") }
+                try SecureFiles.ensurePrivateDirectory(out)
+                var rng = SystemRandom()
+                let key = Ed25519SecretKey.generate(using: &rng)
+                let secretPath = (out as NSString).appendingPathComponent(name + CTorKeyDirectory.familySuffix)
+                let publicPath = (out as NSString).appendingPathComponent(name + ".public_family_id")
+                try SecureFiles.write(CTorKeyFile.encodeEd25519Secret(key, tag: "fmly-id"), to: secretPath, replace: false)
+                try SecureFiles.write(Array((key.publicKey.base64 + "\n").utf8), to: publicPath, replace: false)
+                print("wrote \(secretPath)\nwrote \(publicPath)\nFamilyId \(key.publicKey.base64)")
+            }
+        }
+    }
+
+    struct FamilyInstall: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "family-install",
+            abstract: "Install a family secret key (a C tor .secret_family_key file, or '-' for standard input) into the node database.",
+            discussion: """
+            The relay proves membership for each key whose id its torrc lists as FamilyId. A running relay picks \
+            the key up on SIGHUP (or within its key-maintenance interval). Installing the same key twice changes nothing.
+            """)
+        @OptionGroup var node: NodeOptions
+        @Argument(help: "The .secret_family_key file, or - to read it from standard input.") var file: String
+        @Option(help: "The key's name in the node database (default: the file name without .secret_family_key).") var name: String?
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() throws {
+            try reportingErrors {
+                let bytes: [UInt8]
+                if file == "-" {
+                    bytes = Array(FileHandle.standardInput.readDataToEndOfFile())
+                } else {
+                    try SecureFiles.checkPrivateFile(file)
+                    bytes = try SecureFiles.read(file)
+                }
+                let base = (file as NSString).lastPathComponent
+                guard let keyName = name ?? (file == "-" ? nil : base.hasSuffix(CTorKeyDirectory.familySuffix) ? String(base.dropLast(CTorKeyDirectory.familySuffix.count)) : base) else {
+                    throw CLIError("reading the key from standard input needs --name")
+                }
+                let key = try CTorKeyFile.decodeEd25519Secret(bytes, tag: "fmly-id", source: file == "-" ? "standard input" : file)
+                let db = try node.openDatabase(create: false)
+                let added = try db.installFamilyKey(FamilyKey(name: keyName, key: key, createdAt: Date()))
+                let id = key.publicKey.base64
+                if json {
+                    let data = try JSONSerialization.data(withJSONObject: ["family_id": id, "name": keyName, "installed": added], options: [.sortedKeys])
+                    print(String(decoding: data, as: UTF8.self))
+                } else {
+                    print(added ? "installed family key \(keyName): FamilyId \(id)" : "family key \(id) was already installed; nothing changed")
+                }
+            }
+        }
+    }
+
+    struct FamilyRemove: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "family-remove",
+            abstract: "Remove the family key with this FamilyId from the node database (take the FamilyId out of the torrc first).")
+        @OptionGroup var node: NodeOptions
+        @Argument(help: "The FamilyId (base64 public id) of the key to remove.") var familyId: String
+
+        func run() throws {
+            try reportingErrors {
+                let db = try node.openDatabase(create: false)
+                let id = String(familyId.reversed().drop(while: { $0 == "=" }).reversed())
+                if try node.relayConfig().familyIds.contains(id) {
+                    throw CLIError("\(node.config ?? "the torrc") still lists FamilyId \(id); take that line out first (the relay would not start without the key)")
+                }
+                let removed = try db.removeFamilyKey(familyId: id)
+                print(removed ? "removed family key \(id)" : "no family key \(id) was installed; nothing changed")
+            }
+        }
+    }
 }

@@ -214,6 +214,11 @@ struct PreparedRelay {
         }
         let db = try node.openDatabase(create: false)
         var keys = try db.loadKeys()
+        // As C tor: a FamilyId without its key is a configuration error, not a silent omission.
+        let missing = keys.missingFamilyKeys(config.familyIds)
+        guard missing.isEmpty else {
+            throw CLIError("FamilyId \(missing.joined(separator: ", ")): no such family key in \(db.path); install it with 'relaynode keys family-install FILE'")
+        }
         let now = Date()
         let lifetimes = try node.lifetimes()
         var rng = SystemRandom()

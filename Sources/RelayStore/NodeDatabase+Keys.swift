@@ -75,6 +75,49 @@ extension NodeDatabase {
         }
     }
 
+    /// Adds one family key, touching no other key row (a running relay may be rotating its
+    /// onion keys at the same moment). Returns false when this very key is already installed;
+    /// another key under the same name is refused, never replaced.
+    @discardableResult
+    public func installFamilyKey(_ key: FamilyKey, at now: Date = Date()) throws -> Bool {
+        guard !key.name.isEmpty else { throw RelayStoreError(.invalidKey, "a family key needs a name") }
+        let id = key.key.publicKey.base64
+        return try pool.write { db in
+            guard try StoredKey.filter(Column("role") == KeyRole.rsaIdentity.rawValue).fetchCount(db) > 0 else {
+                throw RelayStoreError(.notFound, "\(path) holds no relay identity; a family key belongs to a relay")
+            }
+            let family = try StoredKey.filter(Column("role") == KeyRole.family.rawValue).fetchAll(db)
+            if family.contains(where: { $0.publicKey == Data(key.key.publicKey.bytes) }) { return false }
+            if family.contains(where: { $0.label == key.name }) {
+                throw RelayStoreError(.alreadyExists, "\(path) already holds another family key named '\(key.name)'; remove it first or choose another name")
+            }
+            let row = StoredKey(role: .family, slot: .current, label: key.name, publicKey: Data(key.key.publicKey.bytes),
+                                secretKey: Data(key.key.dangerouslyExportExpanded()), createdAt: Int64(key.createdAt.timeIntervalSince1970))
+            try row.insert(db)
+            let e = KeyEvent(at: now, kind: .installed, role: KeyRole.family.rawValue, detail: "\(key.name) FamilyId \(id)")
+            try e.insert(db)
+            return true
+        }
+    }
+
+    /// Removes the family key whose public id (unpadded base64) is `familyId`, shredding nothing
+    /// else. Returns false when no such key is installed.
+    @discardableResult
+    public func removeFamilyKey(familyId: String, at now: Date = Date()) throws -> Bool {
+        guard let pub = try? Ed25519PublicKey(base64: familyId) else {
+            throw RelayStoreError(.invalidKey, "'\(familyId)' is not a FamilyId (43 characters of base64)")
+        }
+        return try pool.write { db in
+            let rows = try StoredKey.filter(Column("role") == KeyRole.family.rawValue).fetchAll(db)
+                .filter { $0.publicKey == Data(pub.bytes) }
+            guard !rows.isEmpty else { return false }
+            for r in rows { _ = try r.delete(db) }
+            let e = KeyEvent(at: now, kind: .rotated, role: KeyRole.family.rawValue, detail: "removed \(rows.map(\.label).joined(separator: ",")) FamilyId \(familyId)")
+            try e.insert(db)
+            return true
+        }
+    }
+
     public func keyEvents() throws -> [KeyEvent] {
         try pool.read { try KeyEvent.order(Column("id")).fetchAll($0) }
     }

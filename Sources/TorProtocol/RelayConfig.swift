@@ -1,4 +1,5 @@
 import Foundation
+import TorCrypto
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -46,11 +47,15 @@ public struct RelayConfig: Sendable, Equatable {
     public var bandwidthBurst = 1 << 30
     /// `MyFamily`: the other relays of this operator, as `$FINGERPRINT`.
     public var myFamily: [String] = []
+    /// `FamilyId` (proposal 321, repeatable): the family keys this relay proves membership
+    /// with, as unpadded base64 Ed25519 public keys. Each needs its secret key in the node
+    /// database (`relaynode keys family-install`); the descriptor carries one `family-cert` per id.
+    public var familyIds: [String] = []
 
     public static let supportedOptions = ["DataDirectory", "Nickname", "ContactInfo", "OfflineMasterKey", "SigningKeyLifetime",
                                           "ORPort", "Address", "NumCPUs", "ExitRelay", "ExitPolicy", "ExitPolicyRejectPrivate",
                                           "DirAuthority", "TestingTorNetwork", "AssumeReachable", "PublishServerDescriptor",
-                                          "BandwidthRate", "BandwidthBurst", "MyFamily"]
+                                          "BandwidthRate", "BandwidthBurst", "MyFamily", "FamilyId"]
         + metricsOptions + controlOptions + operationsOptions
 
     /// The exit policy this relay enforces.
@@ -129,6 +134,12 @@ public struct RelayConfig: Sendable, Equatable {
                     }
                     myFamily.append(fp.dollarHex)
                 }
+            case "FamilyId":
+                let text = line.value.trimmingCharacters(in: .whitespaces)
+                guard let key = try? Ed25519PublicKey(base64: String(text.reversed().drop(while: { $0 == "=" }).reversed())) else {
+                    throw TorProtocolError(.malformed, "\(here): FamilyId must be a family key's public id (43 characters of base64, as 'relaynode keys family-generate' or 'tor --keygen-family' print it), got '\(text)'")
+                }
+                if !familyIds.contains(key.base64) { familyIds.append(key.base64) }
             case _ where Self.metricsOptions.contains(option):
                 try metrics.parse(option, line.value, here)
             case _ where Self.controlOptions.contains(option):

@@ -180,4 +180,9 @@ public struct RelayKeys: Sendable {
         family.removeAll { $0.name == key.name }
         family.append(key)
     }
+
+    /// The `FamilyId`s (unpadded base64) among `ids` whose secret key this relay lacks.
+    public func missingFamilyKeys(_ ids: [String]) -> [String] {
+        ids.filter { id in !family.contains { $0.key.publicKey.base64 == id } }
+    }
 }

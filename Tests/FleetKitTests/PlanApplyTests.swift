@@ -185,6 +185,26 @@ struct PlanApplyTests {
         #expect(try f.cli(["apply"]).status == 0)
         #expect(try f.probe("127.0.0.11", pb1, fp("beta1")))
 
+        // Two relays join a family: each is reconfigured, then the family step gives both the
+        // family's key (made now, kept in the vault) and a MyFamily naming the other.
+        try f.write("      - {nickname: alpha1, orport: \(pa1b), family: main}\n      - {nickname: alpha2, orport: \(pa2), role: exit, state: stopped}",
+                    "      - {nickname: beta1, orport: \(pb1), bandwidth_rate: 2 MB, family: main}")
+        let joinPlan = try f.cli(["plan"])
+        for line in ["~ relay alpha1 on alpha: family - → main", "~ relay beta1 on beta: family - → main", "* family main: family keys and MyFamily on every member"] {
+            #expect(joinPlan.stdoutText.contains(line), "\(line) in \(joinPlan.stdoutText)")
+        }
+        let joinLocked = try f.cli(["apply"])
+        #expect(joinLocked.status == 1 && joinLocked.stderrText.contains("passphrase"), "\(joinLocked.stderrText)")
+        let joined = try f.cli(["apply"], passphrase: f.passphrase)
+        #expect(joined.status == 0 && joined.stdoutText.contains("applied: 3 done, 0 failed"), "\(joined.stdoutText) \(joined.stderrText)")
+        let familyId = try #require(try db.familyKeys(family: "main").first?.familyId)
+        for (nick, other) in [("alpha/alpha1", "beta1"), ("beta/beta1", "alpha1")] {
+            let torrc = try String(contentsOfFile: f.tmp.sub("\(nick)/torrc"), encoding: .utf8)
+            #expect(torrc.contains("FamilyId \(familyId)\n") && torrc.contains("MyFamily $\(fp(other))\n"), "\(torrc)")
+        }
+        #expect(try f.probe("127.0.0.1", pa1b, fp("alpha1")) && f.probe("127.0.0.11", pb1, fp("beta1")))
+        #expect(try f.cli(["plan", "--detailed-exitcode"]).status == 0)
+
         // Bad input changes nothing: two relays on one port, a relay moved to another host, an
         // unreachable host for a new relay's step.
         let before = try db.relays()
@@ -200,8 +220,8 @@ struct PlanApplyTests {
         #expect(try f.probe("127.0.0.1", pa1b, fp("alpha1")) && f.probe("127.0.0.11", pb1, fp("beta1")))
 
         // A host that is down: its steps fail and are reported, the other host's go ahead.
-        try f.write("      - {nickname: alpha1, orport: \(pa1b), bandwidth_rate: 3 MB}\n      - {nickname: alpha2, orport: \(pa2), role: exit, state: stopped}",
-                    "      - {nickname: beta1, orport: \(pb1), bandwidth_rate: 3 MB}")
+        try f.write("      - {nickname: alpha1, orport: \(pa1b), bandwidth_rate: 3 MB, family: main}\n      - {nickname: alpha2, orport: \(pa2), role: exit, state: stopped}",
+                    "      - {nickname: beta1, orport: \(pb1), bandwidth_rate: 3 MB, family: main}")
         f.server.stop()
         let partial = try f.cli(["apply", "--no-probe"])
         #expect(partial.status == 1, "\(partial.stdoutText)")

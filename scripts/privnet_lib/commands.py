@@ -2,6 +2,8 @@
 Supervisor (which stops every process afterwards) and returns an exit status."""
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import re
@@ -385,16 +387,39 @@ class Check:
                 if not n.exit and rs.policy and rs.policy != "reject 1-65535":
                     problems.append(f"{n.nickname} is not an exit but its policy summary is '{rs.policy}'")
                 lines.append(f"{n.nickname}: s {' '.join(sorted(rs.flags))}; p {rs.policy}; "
-                             f"w {rs.bandwidth}; v {rs.version}")
+                             f"w {rs.bandwidth}; v {rs.version}"
+                             + (f"; md family-ids {' '.join(self.microdesc_family_ids(n)) or '-'}" if n.family_id else ""))
                 if not self.microdesc_has_ed(n):
                     problems.append(f"{n.nickname}: no microdescriptor at auth1 carries 'id ed25519 "
                                     f"{n.ed25519_id}' (its keys show identity)")
+                elif n.family_id and f"ed25519:{n.family_id}" not in self.microdesc_family_ids(n):
+                    problems.append(f"{n.nickname}: its microdescriptor at auth1 lacks 'family-ids ed25519:{n.family_id}' "
+                                    f"(the authorities did not accept its family-cert); it says "
+                                    f"{self.microdesc_family_ids(n) or 'no family-ids'}")
             if not problems or time.monotonic() > end:
                 break
             time.sleep(1)
         o.detail = (f"authority consensus valid-after {utc_stamp(c.valid_after)} ({c.signatures} signatures)\n"
                     if c else "") + "\n".join(lines + problems)
         o.status = "FAIL" if problems else "PASS"
+
+    def microdesc_family_ids(self, n: Node) -> list[str]:
+        """The family-ids of the microdescriptor auth1's microdesc consensus names for this relay
+        (authorities add them after verifying the descriptor's family-certs; they also keep
+        microdescriptors made by older consensus methods, without family-ids)."""
+        auth = self.net.authorities[0].datadir
+        cons = read_from(os.path.join(auth, "cached-microdesc-consensus"), 0) or ""
+        ident = base64.b64encode(bytes.fromhex(n.rsa_fingerprint)).decode().rstrip("=")
+        m = re.search(rf"(?m)^r \S+ {re.escape(ident)} .*\n(?:[^r].*\n)*?m (\S+)$", cons)
+        if not m:
+            return []
+        for f in ("cached-microdescs", "cached-microdescs.new"):
+            text = read_from(os.path.join(auth, f), 0) or ""
+            for md in re.split(r"(?m)^(?=onion-key)", text):
+                md = re.sub(r"(?m)^@.*\n", "", md)
+                if base64.b64encode(hashlib.sha256(md.encode()).digest()).decode().rstrip("=") == m.group(1):
+                    return [w for line in md.splitlines() if line.startswith("family-ids ") for w in line.split()[1:]]
+        return []
 
     def microdesc_has_ed(self, n: Node) -> bool:
         """Whether auth1's microdescriptor cache has this relay's Ed25519 identity."""

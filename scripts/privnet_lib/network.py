@@ -45,6 +45,7 @@ class Node:
         self.log = os.path.join(datadir, "relaynode.log" if impl == "relaynode" else "notice.log")
         self.info_log = os.path.join(datadir, "info.log")
         self.extra: list[str] = []  # extra torrc lines (clients)
+        self.family_id: str | None = None  # FamilyId (relaynode roles share one family key)
         self.info_logging = False
         self.child = None
         self.expected_down = False
@@ -207,8 +208,28 @@ class Network:
             futures = [pool.submit(fn, n) for fn, n in jobs]
             for f in futures:
                 f.result()
+        if self.relaynodes:
+            self._family_key()
         self.timings["keys"] = time.monotonic() - t0
         note(f"keys for {len(jobs)} routers made in {self.timings['keys']:.1f} s")
+
+    def _family_key(self) -> None:
+        """One family key for the relaynode roles, made by C tor (tor --keygen-family) and
+        installed with relaynode keys family-install (a stand-in CTor gets it in keys/)."""
+        base = os.path.join(private_dir(os.path.join(self.root, "family")), "relayfleet")
+        cp = run_helper([TOR, "--keygen-family", base, "--Log", "err stderr"])
+        m = re.search(r"^FamilyId (\S+)$", cp.stdout, re.M)
+        if not m:
+            raise HarnessError(f"tor --keygen-family printed no FamilyId line:\n{cp.stdout[:300]}")
+        secret = base + ".secret_family_key"
+        for n in self.relaynodes:
+            n.family_id = m.group(1)
+            if n.impl == "relaynode":
+                self.cli.run("keys", "family-install", secret, "--data-directory", n.datadir)
+            else:
+                dst = os.path.join(private_dir(os.path.join(n.datadir, "keys")), "relayfleet.secret_family_key")
+                shutil.copyfile(secret, dst)
+                os.chmod(dst, 0o600)
 
     def _keys_authority(self, n: Node) -> None:
         keys = private_dir(os.path.join(private_dir(n.datadir), "keys"))
@@ -300,6 +321,8 @@ class Network:
             f"ContactInfo {n.nickname}@test.test", "ServerDNSDetectHijacking 0",
             "ServerDNSAllowBrokenConfig 1", f"ServerDNSResolvConfFile {self.resolv_conf}",
         ]
+        if n.family_id:
+            lines.append(f"FamilyId {n.family_id}")
         return lines + (self.exit_policy_lines() if n.exit else ["ExitRelay 0"])
 
     def _relaynode_torrc(self, n: Node) -> list[str]:
@@ -307,6 +330,8 @@ class Network:
                  f"ORPort 127.0.0.1:{n.orport}", "Address 127.0.0.1",
                  f"ContactInfo {n.nickname}@test.test", "TestingTorNetwork 1"]
         lines += self.dirauthority_lines()
+        if n.family_id:
+            lines.append(f"FamilyId {n.family_id}")
         return lines + (self.exit_policy_lines() if n.exit else [])
 
     def _client_torrc(self, n: Node) -> list[str]:

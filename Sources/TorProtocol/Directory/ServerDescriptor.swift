@@ -21,6 +21,9 @@ public struct ServerDescriptorContent: Sendable, Equatable {
     public var extraInfoDigest: (sha1Hex: String, sha256Base64: String)?
     /// `family`: `$FINGERPRINT` or nicknames, from MyFamily.
     public var family: [String] = []
+    /// From `FamilyId`: the family keys (unpadded base64 public ids) to publish a `family-cert`
+    /// with; a key the relay holds but is not listed here is not used.
+    public var familyIds: [String] = []
     public var contact: String?
     public var exitPolicy: ExitPolicy
     /// `tunnelled-dir-server`: we answer BEGIN_DIR (needed for V2Dir and so for Guard).
@@ -47,7 +50,7 @@ public struct ServerDescriptorContent: Sendable, Equatable {
             && a.proto == b.proto && a.published == b.published && a.uptime == b.uptime && a.bandwidthRate == b.bandwidthRate
             && a.bandwidthBurst == b.bandwidthBurst && a.bandwidthObserved == b.bandwidthObserved
             && a.extraInfoDigest?.sha1Hex == b.extraInfoDigest?.sha1Hex && a.extraInfoDigest?.sha256Base64 == b.extraInfoDigest?.sha256Base64
-            && a.family == b.family && a.contact == b.contact && a.exitPolicy == b.exitPolicy
+            && a.family == b.family && a.familyIds == b.familyIds && a.contact == b.contact && a.exitPolicy == b.exitPolicy
             && a.tunnelledDirServer == b.tunnelledDirServer && a.hibernating == b.hibernating
     }
 }
@@ -111,7 +114,7 @@ public struct ServerDescriptor: Sendable {
             signer: derived, includeSignerKey: false)
         d += "ntor-onion-key-crosscert \(signBit)\n" + NetDoc.armour(ntorCross.encoded, label: "ED25519 CERT")
         if !c.family.isEmpty { d += "family \(c.family.joined(separator: " "))\n" }
-        for f in keys.family {
+        for f in keys.family where c.familyIds.contains(f.key.publicKey.base64) {
             // Proposal 321 family certificate: the family key certifies our KP_relayid_ed.
             let cert = try VerifiedEd25519Cert.issue(type: .familyMembership, certifiedKey: ed.bytes,
                                                      expiration: c.published + 30 * 86_400, signer: f.key, includeSignerKey: true)
