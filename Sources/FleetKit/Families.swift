@@ -141,6 +141,33 @@ extension Provisioner {
         return [try addFamilyKey(family: family, vault: vault, why: "first key of family \(family)")]
     }
 
+    /// A C tor relay being adopted into a family that has no key yet brings its own family keys
+    /// (`DIR/keys/*.secret_family_key`): they become the family's, so the FamilyId its operator
+    /// already published stays. Read through the transport, kept only in the vault.
+    @discardableResult
+    func adoptCTorFamilyKeys(directory dir: String, family: String, vault: Vault, transport t: any HostTransport) throws -> [FamilyKeyRecord] {
+        let list = try t.check(["sh", "-c", #"for f in "$1"/keys/*.secret_family_key; do [ -f "$f" ] && printf '%s\n' "$f"; done; true"#, "sh", dir],
+                               timeout: 30, "listing C tor's family keys in \(dir)")
+        var adopted = [FamilyKeyRecord]()
+        for path in list.stdoutText.split(separator: "\n").map(String.init) {
+            var bytes = try t.readFile(path)
+            defer { wipe(&bytes) }
+            let key: Ed25519SecretKey
+            do {
+                key = try CTorKeyFile.decodeEd25519Secret(bytes, tag: "fmly-id", source: path)
+            } catch let e as TorProtocolError {
+                throw FleetError(.invalid, "\(e.context); nothing was adopted")
+            }
+            let id = key.publicKey.base64
+            if try database.familyKeys(includeRetired: true).contains(where: { $0.familyId == id }) { continue }
+            vault.contents.familyKeys[id] = VaultFamilyKey(family: family, secretFile: bytes, createdAt: Int64(Date().timeIntervalSince1970))
+            try vault.save()
+            adopted.append(try database.addFamilyKey(FamilyKeyRecord(family: family, familyId: id),
+                                                     event: FleetEvent(kind: .familyKeyCreated, detail: "\(family): FamilyId \(id) adopted from C tor's \(path)")))
+        }
+        return adopted
+    }
+
     /// Makes a new family key: the vault holds the secret before the database names the key,
     /// so a crash in between leaves an unused vault entry, never an id without its secret.
     func addFamilyKey(family: String, vault: Vault, why: String) throws -> FamilyKeyRecord {

@@ -85,6 +85,9 @@ public struct Provisioner: Sendable {
                 guard status.masterOnline else {
                     throw FleetError(.invalid, "the C tor relay in \(dir) keeps its Ed25519 master key offline; put ed25519_master_id_secret_key into \(dir)/keys first (fleetctl vaults it)")
                 }
+                if let family = req.family, try database.familyKeys(family: family).isEmpty {
+                    try adoptCTorFamilyKeys(directory: dir, family: family, vault: vault, transport: t)
+                }
                 // From here tor cannot start with this identity: its keys directory is renamed
                 // (and renamed back if the adoption fails).
                 let moved = "\(dir)/keys.adopted-by-relaynode-\(req.nickname)"

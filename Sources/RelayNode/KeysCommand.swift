@@ -58,13 +58,42 @@ struct KeysCommand: ParsableCommand {
                 let now = Date()
                 var rng = SystemRandom()
                 let (keys, report) = try CTorKeyDirectory.read(from: directory, now: now, lifetimes: node.lifetimes(), using: &rng)
+                // C tor's bandwidth history comes along when its state file is there; a state
+                // file that does not parse costs the history, not the adoption.
+                var history: (path: String, bins: [BandwidthBin])?
+                var notes = report.notes
+                if let statePath = Self.stateFile(of: directory) {
+                    do {
+                        let text = try String(contentsOfFile: statePath, encoding: .utf8)
+                        history = (statePath, try CTorBandwidthState(stateText: text, source: statePath).bins(now: Int64(now.timeIntervalSince1970)))
+                    } catch let e as TorProtocolError {
+                        notes.append("bandwidth history not imported: \(e.context)")
+                    } catch {
+                        notes.append("bandwidth history not imported: cannot read \(statePath): \(error.localizedDescription)")
+                    }
+                }
                 let db = try node.openDatabase(create: true)
                 try db.saveKeys(keys, events: [KeyEvent(at: now, kind: .imported, role: "all",
                                                         detail: "from \(directory): \(keys.rsaFingerprint.hex)")],
                                 requireEmpty: true)
-                for n in report.notes { print("note: \(n)") }
+                if let (path, bins) = history, let first = bins.first {
+                    try db.importBandwidth(bins)
+                    let total = bins.reduce(TrafficTotals()) { $0 + $1.bytes }
+                    notes.append("bandwidth history from \(path): \(bins.count) 15-minute bins since \(iso(Date(timeIntervalSince1970: TimeInterval(first.start)))), read \(total.read) bytes, written \(total.written) bytes")
+                }
+                for n in notes { print("note: \(n)") }
                 try printStatus(KeyStatus(keys: keys, now: now, nickname: node.relayConfig().nickname), json: false)
             }
+        }
+
+        /// C tor's `state` file beside the keys: DIR/state, or DIR/../state when DIR is keys/.
+        static func stateFile(of directory: String) -> String? {
+            let dir = (directory as NSString).standardizingPath
+            var candidates = [(dir as NSString).appendingPathComponent("state")]
+            if (dir as NSString).lastPathComponent == "keys" {
+                candidates.append(((dir as NSString).deletingLastPathComponent as NSString).appendingPathComponent("state"))
+            }
+            return candidates.first { FileManager.default.fileExists(atPath: $0) }
         }
     }
 

@@ -30,6 +30,19 @@ extension NodeDatabase {
     }
 
     /// Bins whose start lies in `from..<to` (Unix seconds), oldest first.
+    /// Adds history recorded elsewhere (C tor's state file) in one transaction; refused when the
+    /// node already has bins in that span, which would be counted twice.
+    public func importBandwidth(_ bins: [BandwidthBin]) throws {
+        guard let first = bins.first?.start, let last = bins.last?.start else { return }
+        let overlap = try reading("read bandwidth history") { db in
+            try BandwidthBinRecord.filter(Column("start") >= first && Column("start") <= last).fetchCount(db)
+        }
+        guard overlap == 0 else {
+            throw RelayStoreError(.alreadyExists, "\(path) already holds bandwidth history between \(first) and \(last) (Unix time); importing would count it twice")
+        }
+        try addBandwidth(bins)
+    }
+
     public func bandwidthBins(from: Int64 = .min, to: Int64 = .max) throws -> [BandwidthBin] {
         try reading("read bandwidth history") { db in
             try BandwidthBinRecord.filter(Column("start") >= from && Column("start") < to)

@@ -211,9 +211,12 @@ struct MigrationTests {
             .trimmingCharacters(in: .whitespacesAndNewlines)
         let ed = try #require(try String(contentsOfFile: dir + "/fingerprint-ed25519", encoding: .utf8).split(separator: " ").last)
             .trimmingCharacters(in: .whitespacesAndNewlines)
+        // The C tor relay already has a family key (made by tor itself): the fleet family adopts it.
+        let keygen = try Subprocess.run(["tor", "--keygen-family", dir + "/keys/oldfam"], timeout: 60)
+        let torFamilyId = try #require(keygen.stdoutText.split(separator: "\n").first { $0.hasPrefix("FamilyId ") }.map { String($0.dropFirst(9)) })
         let port = freeLoopbackPort()
         func adopt(_ d: String) throws -> CommandResult {
-            try fleet.cli(["import-ctor", "beta", d, "--nickname", "adopted", "--orport", "\(port)"], passphrase: fleet.passphrase)
+            try fleet.cli(["import-ctor", "beta", d, "--nickname", "adopted", "--orport", "\(port)", "--family", "legacy"], passphrase: fleet.passphrase)
         }
 
         // Not a DataDirectory: refused, nothing recorded.
@@ -243,6 +246,11 @@ struct MigrationTests {
         #expect(FileManager.default.fileExists(atPath: dir + "/keys.adopted-by-relaynode-adopted/secret_id_key"))
         #expect(try Vault.open(path: fleet.vaultPath, passphrase: Array(fleet.passphrase.utf8)).contents.entries[ed] != nil)
         #expect(!FileManager.default.fileExists(atPath: fleet.tmp.sub("beta/adopted/data/keys")))
+        // Its family key is the family's now: the same FamilyId, the secret in the vault.
+        #expect(try fleet.db.familyKeys(family: "legacy").map(\.familyId) == [torFamilyId])
+        #expect(try Vault.open(path: fleet.vaultPath, passphrase: Array(fleet.passphrase.utf8)).contents.familyKeys[torFamilyId] != nil)
+        let adoptedTorrc = try String(contentsOfFile: fleet.tmp.sub("beta/adopted/torrc"), encoding: .utf8)
+        #expect(adoptedTorrc.contains("FamilyId \(torFamilyId)\n"), "\(adoptedTorrc)")
 
         // Retired: stopped, a sealed backup that opens with its key from the vault, erased from the host.
         let retired = try fleet.cli(["relay", "retire", "adopted"], passphrase: fleet.passphrase)

@@ -24,6 +24,50 @@ struct CTorInteropTests {
         #expect(certBytes.count == 172)
     }
 
+    /// C tor's bandwidth history (its state file, in the format Debian's tor 0.4.9 writes; see
+    /// TorProtocolTests/CTorBandwidthStateTests for one it wrote) comes along with the keys; a
+    /// state file that does not parse costs the history, not the adoption.
+    @Test func importOfCTorKeysTakesTheBandwidthHistory() throws {
+        let tmp = TempDirectory()
+        let ctorDir = tmp.sub("ctor")
+        let (rsa, _, _) = try CTor.listFingerprint(ctorDir)
+        let fmt = DateFormatter()
+        fmt.locale = Locale(identifier: "en_US_POSIX")
+        fmt.timeZone = TimeZone(identifier: "UTC")
+        fmt.dateFormat = "yyyy-MM-dd HH:mm:ss"
+        let now = Date()
+        // Two days: yesterday's whole interval and today's, saved a minute ago.
+        let ends = fmt.string(from: now + 86_400 - 7200), saved = fmt.string(from: now - 60)
+        try """
+        BWHistoryReadEnds \(ends)
+        BWHistoryReadInterval 86400
+        BWHistoryReadMaxima 6328320,1048576
+        BWHistoryReadValues 76346368,7168
+        BWHistoryWriteEnds \(ends)
+        BWHistoryWriteInterval 86400
+        BWHistoryWriteMaxima 6240256,1024
+        BWHistoryWriteValues 75028480,3072
+        LastWritten \(saved)
+        TorVersion Tor 0.4.9.11
+
+        """.write(toFile: ctorDir + "/state", atomically: true, encoding: .utf8)
+        let imp = try relaynode("keys", "import-ctor", ctorDir, "--data-directory", tmp.sub("node"))
+        #expect(imp.status == 0, "\(imp.stderr)")
+        #expect(imp.stdout.contains("note: bandwidth history from \(ctorDir)/state"), "\(imp.stdout)")
+        let stats = try jsonObject(relaynode("stats", "--since", "3d", "--bin", "1d", "--json", "--data-directory", tmp.sub("node")).stdout)
+        let total = try #require(stats["total"] as? [String: Any])
+        #expect(total["read"] as? Int == 76_346_368 + 7168 && total["written"] as? Int == 75_028_480 + 3072, "\(total)")
+        #expect(total["max_read_rate"] as? Int == 6_328_320)
+        #expect(try jsonObject(relaynode("keys", "show", "--json", "--data-directory", tmp.sub("node")).stdout)["rsa_fingerprint"] as? String == rsa)
+
+        // A broken state file: the identity is adopted, the history is not, and it says why.
+        let other = tmp.sub("ctor2")
+        _ = try CTor.listFingerprint(other)
+        try "BWHistoryReadValues 12,x\nBWHistoryReadEnds \(ends)\n".write(toFile: other + "/state", atomically: true, encoding: .utf8)
+        let imp2 = try relaynode("keys", "import-ctor", other, "--data-directory", tmp.sub("node2"))
+        #expect(imp2.status == 0 && imp2.stdout.contains("bandwidth history not imported") && imp2.stdout.contains("not a byte count"), "\(imp2.stdout)")
+    }
+
     @Test func exportedIdentityIsRecognisedByCTor() throws {
         let tmp = TempDirectory()
         let node = tmp.sub("node")
