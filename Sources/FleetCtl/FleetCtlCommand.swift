@@ -60,7 +60,14 @@ struct FleetOptions: ParsableArguments {
         vault ?? ((databasePath as NSString).deletingLastPathComponent as NSString).appendingPathComponent("vault.sealed")
     }
 
-    func openDatabase() throws -> FleetDatabase { try FleetDatabase(path: databasePath) }
+    func openDatabase() throws -> FleetDatabase {
+        // Work across hosts says how far it has come, on standard error: when a person watches
+        // (a terminal) or RELAYFLEET_PROGRESS=1 asks; standard output stays the result alone.
+        if isatty(2) == 1 || ProcessInfo.processInfo.environment["RELAYFLEET_PROGRESS"] == "1" {
+            FleetProgress.shared.setSink { FileHandle.standardError.write(Data("  \($0)\n".utf8)) }
+        }
+        return try FleetDatabase(path: databasePath)
+    }
 
     func openVault() throws -> Vault {
         var pass = try Passphrase.load(file: passphraseFile)

@@ -18,6 +18,7 @@ struct HostCommand: ParsableCommand {
         @Option(help: "none, podman or docker.") var containerEngine: String = "none"
         @Option(help: "Absolute directory on the host under which each relay gets NICKNAME/.") var dataRoot: String = "/var/lib/relayfleet"
         @Option(help: "The relaynode binary on the host.") var relaynodePath: String = "relaynode"
+        @Option(help: "With --container-engine podman|docker: the relaynode image relays run from (built from containers/Containerfile).") var image: String?
 
         func run() throws {
             try reportingErrors {
@@ -27,12 +28,15 @@ struct HostCommand: ParsableCommand {
                 guard let engine = ContainerEngine(rawValue: containerEngine) else {
                     throw FleetError(.invalid, "--container-engine \(containerEngine) is not one of: none, podman, docker")
                 }
+                if engine != .none && (image ?? "").isEmpty { throw FleetError(.invalid, "--container-engine \(engine.rawValue) needs --image (the relaynode image)") }
+                if engine == .none && image != nil { throw FleetError(.invalid, "--image needs --container-engine podman or docker") }
                 if kind == .ssh && ssh == nil { throw FleetError(.invalid, "an ssh host needs --ssh [user@]host") }
                 if kind == .local && (ssh != nil || sshConfig != nil) { throw FleetError(.invalid, "--ssh and --ssh-config only apply to --transport ssh") }
                 guard dataRoot.hasPrefix("/") else { throw FleetError(.invalid, "--data-root \(dataRoot) must be an absolute path") }
                 let db = try fleet.openDatabase()
                 let h = try db.addHost(HostRecord(name: name, transport: kind, sshTarget: ssh, sshConfig: sshConfig, address: address,
-                                                  containerEngine: engine, dataRoot: dataRoot, relaynodePath: relaynodePath))
+                                                  containerEngine: engine, dataRoot: dataRoot, relaynodePath: relaynodePath,
+                                                  containerImage: image))
                 print("added host \(h.name) (\(h.transportLabel))")
             }
         }
@@ -52,7 +56,7 @@ struct HostCommand: ParsableCommand {
                 if json {
                     printJSON(hosts.map { h -> [String: Any] in
                         ["name": h.name, "transport": h.transport.rawValue, "ssh_target": h.sshTarget ?? NSNull(),
-                         "address": h.address, "container_engine": h.containerEngine.rawValue, "data_root": h.dataRoot,
+                         "address": h.address, "container_engine": h.containerEngine.rawValue, "container_image": h.containerImage ?? NSNull(), "data_root": h.dataRoot,
                          "relaynode_path": h.relaynodePath, "relays": count(h)]
                     })
                 } else {

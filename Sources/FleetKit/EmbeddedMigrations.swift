@@ -159,5 +159,11 @@ CREATE TABLE family_key (
 
 CREATE INDEX family_key_family ON family_key(family);
 """#),
+        ("0007_container_image", #"""
+-- Fleet database, schema 7: the container image a host runs relaynode from, for hosts whose
+-- container_engine is podman or docker (NULL otherwise: relaynode_path is run directly).
+
+ALTER TABLE host ADD COLUMN container_image TEXT CHECK (container_image IS NULL OR length(container_image) > 0);
+"""#),
     ]
 }

@@ -98,6 +98,13 @@ extension FleetDatabase {
     }
 }
 
+/// Carries a non-Sendable reference into per-host work. The vault is only read there (its
+/// secrets sent to hosts); it is saved before and after, never while hosts are being synced.
+struct UncheckedBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
+
 /// A family key's secret, as C tor writes it (`NAME.secret_family_key`, tag `fmly-id`).
 public struct VaultFamilyKey: Codable, Sendable {
     public var family: String
@@ -224,7 +231,9 @@ extension Provisioner {
             return [("-", .failure(FleetError(.database, "\(error)")))]
         }
         // Relays whose family was removed still hold keys: sync covers every relay when no family is named.
-        return members.map { v in
+        let vaultBox = UncheckedBox(vault)
+        return perHost(members, "family sync") { v in
+            let vault = vaultBox.value
             do {
                 return (v.relay.nickname, .success(try syncFamily(nickname: v.relay.nickname, vault: vault)))
             } catch let e as FleetError {
@@ -248,7 +257,7 @@ extension Provisioner {
         }
         let t = v.host.makeTransport()
         let layout = RelayLayout(host: v.host, nickname: nickname)
-        let rn = v.host.relaynodePath
+        let rn = v.host.relaynode()
         let settings = try database.familySettings(for: v.relay)
         let known = Dictionary(try database.familyKeys(includeRetired: true).map { ($0.familyId, $0) }, uniquingKeysWith: { a, _ in a })
         var result = FamilySyncResult(nickname: nickname)
@@ -268,7 +277,7 @@ extension Provisioner {
         if have != want {
             let fresh = layout.torrc + ".new"
             try t.writeFile(want, to: fresh)
-            try t.check([rn, "verify-config", "--config", fresh], timeout: 60, "checking the new torrc of \(nickname)")
+            try t.check(rn + ["verify-config", "--config", fresh], timeout: 60, "checking the new torrc of \(nickname)")
             try t.check(["mv", "-f", "--", fresh, layout.torrc], timeout: 30, "installing the new torrc of \(nickname)")
             result.torrcRewritten = true
         }
@@ -278,7 +287,7 @@ extension Provisioner {
         }
         // The torrc no longer names them, so the relay can lose them (relaynode refuses otherwise).
         for (_, id) in held.sorted(by: { $0.key < $1.key }) where !settings.familyIds.contains(id) {
-            try t.check([rn, "keys", "family-remove", id, "--config", layout.torrc, "--data-directory", layout.dataDirectory], timeout: 60,
+            try t.check(rn + ["keys", "family-remove", id, "--config", layout.torrc, "--data-directory", layout.dataDirectory], timeout: 60,
                         "removing family key \(id) from \(nickname)")
             result.removed.append(id)
         }
@@ -300,13 +309,13 @@ extension Provisioner {
         guard let secret = vault.contents.familyKeys[record.familyId] else {
             throw FleetError(.notFound, "the vault \(vault.path) holds no secret for family key \(record.familyId) of family \(record.family); is it the right vault? (or rotate the family to a new key)")
         }
-        try t.check([host.relaynodePath, "keys", "family-install", "-", "--name", record.nodeKeyName, "--data-directory", layout.dataDirectory],
+        try t.check(host.relaynode() + ["keys", "family-install", "-", "--name", record.nodeKeyName, "--data-directory", layout.dataDirectory],
                     stdin: secret.secretFile, timeout: 60, "installing family key \(record.familyId) on \(nickname)")
     }
 
     /// The family keys a relay's node database holds, name → FamilyId (`keys show --json`).
     func familyKeysHeld(layout: RelayLayout, host: HostRecord, transport t: any HostTransport) throws -> [String: String] {
-        let shown = try t.check([host.relaynodePath, "keys", "show", "--json", "--data-directory", layout.dataDirectory], timeout: 60,
+        let shown = try t.check(host.relaynode() + ["keys", "show", "--json", "--data-directory", layout.dataDirectory], timeout: 60,
                                 "reading the keys of the relay in \(layout.directory) on \(host.name)")
         guard let o = try? JSONSerialization.jsonObject(with: Data(shown.stdout)) as? [String: Any] else {
             throw FleetError(.remoteCommand, "relaynode keys show on \(host.name) printed no JSON object")

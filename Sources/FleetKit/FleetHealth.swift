@@ -18,7 +18,7 @@ public struct RelayHealth: Sendable {
             var h = RelayHealth(nickname: v.relay.nickname, host: v.host.name, healthy: false, problems: [])
             do {
                 // Exit status 1 means unhealthy and still prints the JSON report.
-                let r = try v.host.makeTransport().run([v.host.relaynodePath, "health", "--json", "--config", layout.torrc], timeout: 60)
+                let r = try v.host.makeTransport().run(v.host.relaynode() + ["health", "--json", "--config", layout.torrc], timeout: 60)
                 guard let o = try? JSONSerialization.jsonObject(with: Data(r.stdout)) as? [String: Any] else {
                     h.problems = ["relaynode health failed (exit \(r.status)): \(r.lastErrorLine)"]
                     return h

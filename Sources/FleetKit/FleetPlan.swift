@@ -82,6 +82,7 @@ public struct FleetPlan: Sendable {
             diff("ssh", old.sshTarget, h.sshTarget, structuralChange: false) { $0 ?? "-" }
             diff("ssh_config", old.sshConfig, h.sshConfig, structuralChange: false) { $0 ?? "-" }
             diff("relaynode", old.relaynodePath, h.relaynodePath, structuralChange: false) { $0 }
+            diff("image", old.containerImage, h.containerImage, structuralChange: false) { $0 ?? "-" }
             if !structural.isEmpty, relays.contains(where: { $0.host.name == h.name && $0.relay.desiredState != .retired }) {
                 throw FleetError(.conflict, "fleet file line \(h.line): host \(h.name) has relays, so its \(structural.joined(separator: " and ")) cannot change; move or retire its relays first — nothing was changed")
             }
@@ -97,7 +98,7 @@ public struct FleetPlan: Sendable {
             let answers = perHost(known) { v -> (String, Bool?, String?) in
                 let layout = RelayLayout(host: v.host, nickname: v.relay.nickname)
                 do {
-                    let r = try v.host.makeTransport().run([v.host.relaynodePath, "health", "--json", "--events", "0",
+                    let r = try v.host.makeTransport().run(v.host.relaynode() + ["health", "--json", "--events", "0",
                                                             "--data-directory", layout.dataDirectory], timeout: 60)
                     guard let o = try? JSONSerialization.jsonObject(with: Data(r.stdout)) as? [String: Any], let up = o["running"] as? Bool else {
                         return (v.relay.nickname, nil, "relaynode health failed (exit \(r.status)): \(r.lastErrorLine)")
@@ -197,7 +198,7 @@ public struct FleetPlan: Sendable {
         let results = Slots<[Outcome]>(count: groups.count)
         // The vault is one object saved to one file: only creations touch it, one at a time.
         let shared = LockedVault(vault)
-        DispatchQueue.concurrentPerform(iterations: groups.count) { g in
+        forEachConcurrently(groups.count) { g in
             var mine: [Outcome] = []
             var hostFailed: String?
             for a in groups[g] {
@@ -261,7 +262,7 @@ public struct FleetPlan: Sendable {
             let layout = RelayLayout(host: v.host, nickname: r.nickname)
             let t = v.host.makeTransport()
             _ = try p.stop(layout: layout, transport: t)   // a stale pid file or a half-dead process
-            try p.start(layout: layout, relaynode: v.host.relaynodePath, transport: t)
+            try p.start(layout: layout, host: v.host, transport: t)
             try p.verify(address: v.relay.orAddress, port: v.relay.orPort, rsaFingerprint: v.identity!.rsaFingerprint,
                          ed25519: v.identity!.ed25519Id, within: p.startTimeout,
                          log: { try? t.run(["tail", "-n", "5", layout.logFile], timeout: 10).stdoutText })
@@ -281,7 +282,7 @@ public struct FleetPlan: Sendable {
 extension FleetSpec.Host {
     var record: HostRecord {
         HostRecord(name: name, transport: transport, sshTarget: sshTarget, sshConfig: sshConfig, address: address,
-                   containerEngine: containerEngine, dataRoot: dataRoot, relaynodePath: relaynodePath)
+                   containerEngine: containerEngine, dataRoot: dataRoot, relaynodePath: relaynodePath, containerImage: containerImage)
     }
 }
 
@@ -326,7 +327,7 @@ extension Provisioner {
         let held = Set(try familyKeysHeld(layout: layout, host: v.host, transport: t).values)
         family.familyIds = family.familyIds.filter(held.contains)
         try t.writeFile(Array(relayTorrc(updated, layout: layout, hostAddress: s.orAddress, family: family).utf8), to: fresh)
-        try t.check([v.host.relaynodePath, "verify-config", "--config", fresh], timeout: 60, "checking the new torrc of \(nickname)")
+        try t.check(v.host.relaynode() + ["verify-config", "--config", fresh], timeout: 60, "checking the new torrc of \(nickname)")
         _ = try stop(layout: layout, transport: t)
         try t.check(["sh", "-c", #"cp -p -- "$1" "$1.old" && mv -f -- "$1.new" "$1""#, "sh", layout.torrc], timeout: 30, "installing the new torrc")
         guard start else {
@@ -334,13 +335,13 @@ extension Provisioner {
             return "torrc rewritten; the relay stays stopped"
         }
         do {
-            try self.start(layout: layout, relaynode: v.host.relaynodePath, transport: t)
+            try self.start(layout: layout, host: v.host, transport: t)
             try verify(address: s.orAddress, port: s.orPort, rsaFingerprint: v.identity!.rsaFingerprint, ed25519: v.identity!.ed25519Id,
                        within: startTimeout, log: { try? t.run(["tail", "-n", "5", layout.logFile], timeout: 10).stdoutText })
         } catch {
             _ = try? stop(layout: layout, transport: t)
             _ = try? t.run(["mv", "-f", "--", layout.torrc + ".old", layout.torrc], timeout: 30)
-            _ = try? self.start(layout: layout, relaynode: v.host.relaynodePath, transport: t)
+            _ = try? self.start(layout: layout, host: v.host, transport: t)
             throw FleetError(.verification, "\(nickname) did not come up with the new settings (\(error)); the old torrc is back and the relay restarted with it")
         }
         try database.updateRelay(updated, event: FleetEvent(kind: .relayReconfigured, detail: detail))
@@ -358,6 +359,7 @@ extension FleetDatabase {
             }
             h.transport = host.transport; h.sshTarget = host.sshTarget; h.sshConfig = host.sshConfig; h.address = host.address
             h.containerEngine = host.containerEngine; h.dataRoot = host.dataRoot; h.relaynodePath = host.relaynodePath
+            h.containerImage = host.containerImage
             try h.update(db)
             var e = FleetEvent(kind: .hostUpdated, hostId: h.id, detail: detail)
             try e.insert(db)

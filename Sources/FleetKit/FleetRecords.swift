@@ -45,17 +45,20 @@ public struct HostRecord: Codable, Sendable, Equatable, FetchableRecord, Mutable
     public var containerEngine: ContainerEngine
     public var dataRoot: String
     public var relaynodePath: String
+    /// With a container engine: the image relaynode runs from (`containers/Containerfile`).
+    public var containerImage: String?
     public var createdAt: Int64
 
     enum CodingKeys: String, CodingKey {
         case id, name, transport, address
         case sshTarget = "ssh_target", sshConfig = "ssh_config", containerEngine = "container_engine"
         case dataRoot = "data_root", relaynodePath = "relaynode_path", createdAt = "created_at"
+        case containerImage = "container_image"
     }
 
     public init(name: String, transport: TransportKind, sshTarget: String? = nil, sshConfig: String? = nil,
                 address: String, containerEngine: ContainerEngine = .none, dataRoot: String,
-                relaynodePath: String = "relaynode", createdAt: Date = Date()) {
+                relaynodePath: String = "relaynode", containerImage: String? = nil, createdAt: Date = Date()) {
         self.name = name
         self.transport = transport
         self.sshTarget = sshTarget
@@ -64,6 +67,7 @@ public struct HostRecord: Codable, Sendable, Equatable, FetchableRecord, Mutable
         self.containerEngine = containerEngine
         self.dataRoot = dataRoot
         self.relaynodePath = relaynodePath
+        self.containerImage = containerImage
         self.createdAt = Int64(createdAt.timeIntervalSince1970)
     }
 

@@ -30,6 +30,8 @@ public struct FleetSpec: Sendable, Equatable {
         public var dataRoot: String
         public var relaynodePath: String
         public var containerEngine: ContainerEngine
+        /// `image:` the relaynode image, with a container engine.
+        public var containerImage: String? = nil
         public var line: Int
     }
 
@@ -168,7 +170,7 @@ public struct FleetSpec: Sendable, Equatable {
                     throw fail(k, path, "a host name is up to 64 letters, digits, '.', '_' or '-', starting with a letter or digit")
                 }
                 guard !spec.hosts.contains(where: { $0.name == name }) else { throw fail(k, path, "host listed twice") }
-                let m = try mapping(v, path, allowed: ["transport", "ssh", "ssh_config", "address", "data_root", "relaynode",
+                let m = try mapping(v, path, allowed: ["transport", "ssh", "ssh_config", "address", "data_root", "relaynode", "image",
                                                        "container_engine", "defaults", "relays"])
                 let transport = try enumValue(m["transport"], "\(path).transport", TransportKind.self, choices: "local, ssh") ?? .local
                 let ssh = try string(m["ssh"], "\(path).ssh")
@@ -184,12 +186,19 @@ public struct FleetSpec: Sendable, Equatable {
                 }
                 let dataRoot = try string(m["data_root"], "\(path).data_root") ?? "/var/lib/relayfleet"
                 guard dataRoot.hasPrefix("/") else { throw fail(m["data_root"], "\(path).data_root", "must be an absolute path") }
-                let host = Host(name: name, transport: transport, sshTarget: ssh, sshConfig: try string(m["ssh_config"], "\(path).ssh_config"),
+                var host = Host(name: name, transport: transport, sshTarget: ssh, sshConfig: try string(m["ssh_config"], "\(path).ssh_config"),
                                 address: address, dataRoot: dataRoot,
                                 relaynodePath: try string(m["relaynode"], "\(path).relaynode") ?? "relaynode",
                                 containerEngine: try enumValue(m["container_engine"], "\(path).container_engine", ContainerEngine.self,
                                                                choices: "none, podman, docker") ?? .none,
                                 line: k.mark?.line ?? 0)
+                host.containerImage = try string(m["image"], "\(path).image")
+                if host.containerEngine != .none && (host.containerImage ?? "").isEmpty {
+                    throw fail(v, "\(path).image", "a host with container_engine \(host.containerEngine.rawValue) needs image: (the relaynode image)")
+                }
+                if host.containerEngine == .none && host.containerImage != nil {
+                    throw fail(m["image"], "\(path).image", "image: needs container_engine: podman or docker")
+                }
                 spec.hosts.append(host)
                 let hostDefaults = try settings(mapping(m["defaults"], "\(path).defaults", allowed: Settings.keys), "\(path).defaults").over(defaults)
                 guard let relaysNode = m["relays"] else { continue }

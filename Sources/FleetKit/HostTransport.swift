@@ -95,3 +95,33 @@ extension HostRecord {
         }
     }
 }
+
+extension HostRecord {
+    /// How fleetctl runs relaynode on this host: the binary at `relaynodePath`, or — with a
+    /// container engine — a throwaway container of `containerImage` that sees the data root (and
+    /// `mounting`) at the same paths, so every path fleetctl passes means the same inside. It
+    /// runs as the container's uid 0, which is the transport's own user with rootless podman and
+    /// root with a rootful engine: the files it writes belong to whoever owns the data root.
+    public func relaynode(mounting extra: [String] = []) -> [String] {
+        guard containerEngine != .none, let image = containerImage else { return [relaynodePath] }
+        // The engine refuses to mount a directory that does not exist: the data root is made
+        // first (0700), as a relaynode binary would find or make it.
+        return ["sh", "-c", #"umask 077 && mkdir -p -- "$1" && shift && exec "$@""#, "sh", dataRoot,
+                containerEngine.rawValue, "run", "--rm", "-i", "--no-healthcheck"] + containerOptions(mounting: extra)
+                + ["--entrypoint", "relaynode", image]
+    }
+
+    /// Options every relaynode container of this host gets: host networking (the ORPort binds
+    /// the host's address), uid 0, no SELinux relabelling of the shared data root, and the mounts.
+    func containerOptions(mounting extra: [String] = []) -> [String] {
+        var argv = ["--network", "host", "--user", "0:0", "--security-opt", "label=disable"]
+        for dir in [dataRoot] + extra { argv += ["-v", "\(dir):\(dir)"] }
+        return argv
+    }
+
+    /// The name of a relay's long-running container on this host.
+    public func containerName(nickname: String) -> String { "relaynode-\(nickname)" }
+
+    /// Whether relays on this host run in containers.
+    public var usesContainers: Bool { containerEngine != .none && containerImage != nil }
+}

@@ -110,7 +110,7 @@ public final class Migrator {
                 progress("stopping \(nickname) on \(source.name) and fencing its data directory")
                 let t = source.makeTransport()
                 try provisioner.stop(layout: src, transport: t)
-                try t.check([source.relaynodePath, "identity", "fence", "--data-directory", src.dataDirectory,
+                try t.check(source.relaynode() + ["identity", "fence", "--data-directory", src.dataDirectory,
                              "--epoch", String(m.epoch), "--reason", "moved to host \(target.name)"], timeout: 60,
                             "fencing \(nickname) on \(source.name)")
                 try advance(&m, to: .fenced) { db, r in
@@ -120,7 +120,7 @@ public final class Migrator {
                 }
             case .fenced:
                 progress("exporting the sealed identity of \(nickname) from \(source.name)")
-                let r = try source.makeTransport().check([source.relaynodePath, "identity", "export", "--data-directory", src.dataDirectory],
+                let r = try source.makeTransport().check(source.relaynode() + ["identity", "export", "--data-directory", src.dataDirectory],
                                                          stdin: Array((Array(m.opPublic).hexString + "\n").utf8), timeout: 300,
                                                          "exporting the identity of \(nickname) on \(source.name)")
                 let path = bundlePath(m, nickname: nickname)
@@ -144,17 +144,17 @@ public final class Migrator {
                                                        family: database.familySettings(for: moved)).utf8), to: dst.torrc)
                 var secret = try opSecret(m, vault: vault)
                 defer { wipe(&secret) }
-                try t.check([target.relaynodePath, "identity", "import", "--data-directory", dst.dataDirectory, "--expect-fingerprint", fp],
+                try t.check(target.relaynode() + ["identity", "import", "--data-directory", dst.dataDirectory, "--expect-fingerprint", fp],
                             stdin: Array((secret.hexString + "\n").utf8) + bundle, timeout: 300,
                             "importing the identity of \(nickname) on \(target.name)")
-                try t.check([target.relaynodePath, "verify-config", "--config", dst.torrc], timeout: 60,
+                try t.check(target.relaynode() + ["verify-config", "--config", dst.torrc], timeout: 60,
                             "checking the torrc of \(nickname) on \(target.name)")
                 try advance(&m, to: .imported)
             case .imported:
                 progress("starting \(nickname) on \(target.name)")
                 let t = target.makeTransport()
                 try provisioner.stop(layout: dst, transport: t)
-                try provisioner.start(layout: dst, relaynode: target.relaynodePath, transport: t)
+                try provisioner.start(layout: dst, host: target, transport: t)
                 try advance(&m, to: .started)
             case .started:
                 progress("verifying \(nickname) on \(target.name) with a link handshake")
@@ -162,7 +162,7 @@ public final class Migrator {
                 // After an interruption the relay may have stopped (a host reboot): start it again.
                 let alive = try t.run(["sh", "-c", #"p=$(cat "$1" 2>/dev/null) && [ -d /proc/$p ] && ! grep -q '^[^ ]* ([^)]*) Z' /proc/$p/stat"#,
                                        "sh", dst.pidFile], timeout: 30)
-                if alive.status != 0 { try provisioner.start(layout: dst, relaynode: target.relaynodePath, transport: t) }
+                if alive.status != 0 { try provisioner.start(layout: dst, host: target, transport: t) }
                 try provisioner.verify(address: m.toOrAddress, port: view.relay.orPort, rsaFingerprint: fp, ed25519: identity.ed25519Id,
                                        within: provisioner.startTimeout,
                                        log: { try? t.run(["tail", "-n", "5", dst.logFile], timeout: 10).stdoutText })
@@ -176,7 +176,7 @@ public final class Migrator {
             case .verified:
                 progress("erasing the old copy of \(nickname) on \(source.name)")
                 let t = source.makeTransport()
-                try t.check([source.relaynodePath, "identity", "destroy", "--data-directory", src.dataDirectory, "--fingerprint", fp], timeout: 60,
+                try t.check(source.relaynode() + ["identity", "destroy", "--data-directory", src.dataDirectory, "--fingerprint", fp], timeout: 60,
                             "erasing the old copy of \(nickname) on \(source.name)")
                 try t.check(["rm", "-rf", "--", src.directory], timeout: 60, "removing \(src.directory) on \(source.name)")
                 try advance(&m, to: .done) { db, r in
@@ -212,7 +212,7 @@ public final class Migrator {
         let src = RelayLayout(host: source, nickname: nickname), dst = RelayLayout(host: target, nickname: nickname)
         let s = source.makeTransport()
         // The source's copy must be whole before the target's is touched.
-        let status = try s.check([source.relaynodePath, "identity", "status", "--data-directory", src.dataDirectory], timeout: 60,
+        let status = try s.check(source.relaynode() + ["identity", "status", "--data-directory", src.dataDirectory], timeout: 60,
                                  "checking the copy of \(nickname) on \(source.name)")
         guard status.stdoutText.contains("\"rsa_fingerprint\":\"\(identity.rsaFingerprint)\"") else {
             throw FleetError(.conflict, "the copy of \(nickname) on \(source.name) is not intact (\(status.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines))); not rolling back — finish the move instead")
@@ -223,9 +223,9 @@ public final class Migrator {
         try t.check(["sh", "-c", #"[ -d "$1" ] || exit 0; find "$1" -type f -exec shred -u {} + 2>/dev/null; rm -rf -- "$1""#, "sh", dst.directory],
                     timeout: 60, "removing \(dst.directory) on \(target.name)")
         progress("unfencing and starting \(nickname) on \(source.name)")
-        try s.check([source.relaynodePath, "identity", "unfence", "--data-directory", src.dataDirectory], timeout: 60,
+        try s.check(source.relaynode() + ["identity", "unfence", "--data-directory", src.dataDirectory], timeout: 60,
                     "unfencing \(nickname) on \(source.name)")
-        try provisioner.start(layout: src, relaynode: source.relaynodePath, transport: s)
+        try provisioner.start(layout: src, host: source, transport: s)
         try provisioner.verify(address: view.relay.orAddress, port: view.relay.orPort, rsaFingerprint: identity.rsaFingerprint,
                                ed25519: identity.ed25519Id, within: provisioner.startTimeout,
                                log: { try? s.run(["tail", "-n", "5", src.logFile], timeout: 10).stdoutText })
@@ -258,12 +258,12 @@ public final class Migrator {
         let epoch = v.relay.desiredState == .retired ? identity.epoch : identity.epoch + 1
         let key = "retired-\(nickname)"
         let path = (bundleDirectory as NSString).appendingPathComponent("\(nickname)-retired-epoch\(epoch).sealed")
-        let status = try t.check([v.host.relaynodePath, "identity", "status", "--data-directory", layout.dataDirectory], timeout: 60,
+        let status = try t.check(v.host.relaynode() + ["identity", "status", "--data-directory", layout.dataDirectory], timeout: 60,
                                  "checking \(nickname) on \(v.host.name)")
         if status.stdoutText.contains("\"rsa_fingerprint\":\"\(identity.rsaFingerprint)\"") {
             progress("stopping and fencing \(nickname) on \(v.host.name)")
             try provisioner.stop(layout: layout, transport: t)
-            try t.check([v.host.relaynodePath, "identity", "fence", "--data-directory", layout.dataDirectory, "--epoch", String(epoch),
+            try t.check(v.host.relaynode() + ["identity", "fence", "--data-directory", layout.dataDirectory, "--epoch", String(epoch),
                          "--reason", "retired"], timeout: 60, "fencing \(nickname) on \(v.host.name)")
             try database.write("record the retirement of \(nickname)") { db in
                 try db.execute(sql: "UPDATE relay SET desired_state = 'retired' WHERE id = ?", arguments: [v.relay.id!])
@@ -277,7 +277,7 @@ public final class Migrator {
                 try vault.save()
             }
             defer { wipe(&secret) }
-            let r = try t.check([v.host.relaynodePath, "identity", "export", "--data-directory", layout.dataDirectory],
+            let r = try t.check(v.host.relaynode() + ["identity", "export", "--data-directory", layout.dataDirectory],
                                 stdin: Array((try SealedBox.publicKey(of: secret).hexString + "\n").utf8), timeout: 300,
                                 "exporting the identity of \(nickname) on \(v.host.name)")
             try PrivateFiles.ensureDirectory(bundleDirectory)
@@ -286,7 +286,7 @@ public final class Migrator {
                                            stdin: Array((secret.hexString + "\n").utf8) + r.stdout, timeout: 120)
             guard check.status == 0 else { throw FleetError(.verification, "the sealed backup of \(nickname) does not check out: \(check.lastErrorLine); the host's copy was kept") }
             progress("erasing \(nickname) on \(v.host.name)")
-            try t.check([v.host.relaynodePath, "identity", "destroy", "--data-directory", layout.dataDirectory, "--fingerprint", identity.rsaFingerprint],
+            try t.check(v.host.relaynode() + ["identity", "destroy", "--data-directory", layout.dataDirectory, "--fingerprint", identity.rsaFingerprint],
                         timeout: 60, "erasing \(nickname) on \(v.host.name)")
         } else if !FileManager.default.fileExists(atPath: path) {
             throw FleetError(.conflict, "\(v.host.name) does not hold \(nickname)'s identity and there is no sealed backup of it; nothing was changed")
@@ -354,7 +354,7 @@ public final class Migrator {
         let s = view.host.makeTransport(), t = target.makeTransport()
         let src = RelayLayout(host: view.host, nickname: nickname), dst = RelayLayout(host: target, nickname: nickname)
         _ = try Provisioner.checkHost(target)
-        let status = try s.check([view.host.relaynodePath, "identity", "status", "--data-directory", src.dataDirectory], timeout: 60,
+        let status = try s.check(view.host.relaynode() + ["identity", "status", "--data-directory", src.dataDirectory], timeout: 60,
                                  "checking \(nickname) on \(view.host.name)")
         guard status.stdoutText.contains("\"rsa_fingerprint\":\"\(identity.rsaFingerprint)\"") else {
             throw FleetError(.conflict, "\(view.host.name) does not hold \(nickname)'s identity \(identity.rsaFingerprint) (\(status.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines))); nothing was changed")

@@ -56,7 +56,7 @@ public struct Provisioner: Sendable {
         let (host, relay) = try validate(req)
         let t = host.makeTransport()
         let layout = RelayLayout(host: host, nickname: req.nickname)
-        let rn = host.relaynodePath
+        let rn = host.relaynode()
 
         if let dir = req.adoptCTorDirectory { try checkCTorStopped(dir, transport: t, host: host) }
         // Claim the directory on the host, marked as being created until the inventory has the
@@ -77,9 +77,9 @@ public struct Provisioner: Sendable {
         do {
             let status: NodeKeyStatus
             if let dir = req.adoptCTorDirectory {
-                try t.check([rn, "keys", "import-ctor", dir, "--data-directory", layout.dataDirectory], timeout: 120,
+                try t.check(host.relaynode(mounting: [dir]) + ["keys", "import-ctor", dir, "--data-directory", layout.dataDirectory], timeout: 120,
                             "adopting the C tor identity in \(dir) on \(host.name)")
-                let shown = try t.check([rn, "keys", "show", "--json", "--data-directory", layout.dataDirectory], timeout: 60,
+                let shown = try t.check(rn + ["keys", "show", "--json", "--data-directory", layout.dataDirectory], timeout: 60,
                                         "reading the adopted identity on \(host.name)")
                 status = try Self.keyStatus(shown.stdout, what: "relaynode keys show on \(host.name)")
                 guard status.masterOnline else {
@@ -94,11 +94,11 @@ public struct Provisioner: Sendable {
                 try t.check(["mv", "-T", "--", "\(dir)/keys", moved], timeout: 30, "retiring the C tor keys directory in \(dir)")
                 ctorKeysMoved = moved
             } else {
-                let gen = try t.check([rn, "keys", "generate", "--data-directory", layout.dataDirectory, "--json"], timeout: 120,
+                let gen = try t.check(rn + ["keys", "generate", "--data-directory", layout.dataDirectory, "--json"], timeout: 120,
                                       "generating the identity of \(req.nickname)")
                 status = try Self.keyStatus(gen.stdout, what: "relaynode keys generate on \(host.name)")
             }
-            try t.check([rn, "keys", "offline-master", "--data-directory", layout.dataDirectory, "--out", layout.masterOut], timeout: 60,
+            try t.check(rn + ["keys", "offline-master", "--data-directory", layout.dataDirectory, "--out", layout.masterOut], timeout: 60,
                         "taking the master key of \(req.nickname) offline")
             var secretFile = try t.readFile(layout.masterOut + "/ed25519_master_id_secret_key")
             defer { wipe(&secretFile) }
@@ -125,8 +125,8 @@ public struct Provisioner: Sendable {
                 family = try database.familySettings(for: relay)
             }
             try t.writeFile(Array(relayTorrc(relay, layout: layout, hostAddress: req.orAddress, family: family).utf8), to: layout.torrc)
-            try t.check([rn, "verify-config", "--config", layout.torrc], timeout: 60, "checking the torrc of \(req.nickname)")
-            try start(layout: layout, relaynode: rn, transport: t)
+            try t.check(rn + ["verify-config", "--config", layout.torrc], timeout: 60, "checking the torrc of \(req.nickname)")
+            try start(layout: layout, host: host, transport: t)
             started = true
             try verify(address: req.orAddress, port: req.orPort, rsaFingerprint: status.rsaFingerprint, ed25519: status.ed25519Identity,
                        within: startTimeout, log: { try? t.run(["tail", "-n", "5", layout.logFile], timeout: 10).stdoutText })
@@ -199,10 +199,27 @@ public struct Provisioner: Sendable {
     }
 
     /// Starts `relaynode run` detached on the host (own session, output to the log) and records
-    /// its pid in the pid file.
-    func start(layout: RelayLayout, relaynode: String, transport t: any HostTransport) throws {
-        let script = #"umask 077 && cd "$1" && setsid "$2" run --config "$1/torrc" >>"$1/relaynode.log" 2>&1 </dev/null & echo $! > "$1/relaynode.pid""#
-        try t.check(["sh", "-c", script, "sh", layout.directory, relaynode], timeout: 30, "starting the relay in \(layout.directory)")
+    /// its pid in the pid file. On a container host the relay runs in a container of the host's
+    /// image (named `relaynode-NICK`, removed when it exits) and the pid file holds the relay
+    /// process's pid as the host sees it, so stopping, SIGHUP and liveness work the same way.
+    func start(layout: RelayLayout, host: HostRecord, transport t: any HostTransport) throws {
+        guard host.usesContainers, let image = host.containerImage else {
+            let script = #"umask 077 && cd "$1" && setsid "$2" run --config "$1/torrc" >>"$1/relaynode.log" 2>&1 </dev/null & echo $! > "$1/relaynode.pid""#
+            try t.check(["sh", "-c", script, "sh", layout.directory, host.relaynodePath], timeout: 30, "starting the relay in \(layout.directory)")
+            return
+        }
+        let engine = host.containerEngine.rawValue
+        let name = host.containerName(nickname: (layout.directory as NSString).lastPathComponent)
+        _ = try? t.run([engine, "rm", "-f", name], timeout: 60)
+        try t.check([engine, "run", "-d", "--rm", "--name", name] + host.containerOptions()
+                    + ["--entrypoint", "/bin/sh", image, "-c", #"umask 077 && exec relaynode run --config "$1/torrc" >>"$1/relaynode.log" 2>&1"#, "sh", layout.directory],
+                    timeout: 120, "starting the relay container \(name) on \(host.name)")
+        let pid = try t.check([engine, "inspect", "--format", "{{.State.Pid}}", name], timeout: 60, "finding the process of container \(name)")
+        let text = pid.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let n = Int(text), n > 0 else {
+            throw FleetError(.remoteCommand, "the relay container \(name) on \(host.name) is not running (pid '\(text)'); see \(layout.logFile)")
+        }
+        try t.writeFile(Array("\(n)\n".utf8), to: layout.pidFile)
     }
 
     /// Stops the relay whose pid file is in `layout` (SIGTERM, then SIGKILL after 10 s).
@@ -298,7 +315,7 @@ public struct Provisioner: Sendable {
         try perHost(database.relays().filter { $0.relay.desiredState != .retired }) { v in
             let layout = RelayLayout(host: v.host, nickname: v.relay.nickname)
             do {
-                let r = try v.host.makeTransport().check([v.host.relaynodePath, "keys", "show", "--json", "--data-directory", layout.dataDirectory],
+                let r = try v.host.makeTransport().check(v.host.relaynode() + ["keys", "show", "--json", "--data-directory", layout.dataDirectory],
                                                      timeout: 60, "reading the keys of \(v.relay.nickname)")
                 let s = try Self.keyStatus(r.stdout, what: "relaynode keys show on \(v.host.name)")
                 var problem: String?
@@ -352,9 +369,9 @@ public struct Provisioner: Sendable {
         defer { _ = try? t.run(["sh", "-c", #"find "$1" -type f -exec shred -u {} + 2>/dev/null; rm -rf -- "$1""#, "sh", layout.signingIn], timeout: 30) }
         try t.writeFile(key, to: layout.signingIn + "/ed25519_signing_secret_key")
         try t.writeFile(cert, to: layout.signingIn + "/ed25519_signing_cert")
-        try t.check([v.host.relaynodePath, "keys", "install-signing-cert", layout.signingIn, "--data-directory", layout.dataDirectory],
+        try t.check(v.host.relaynode() + ["keys", "install-signing-cert", layout.signingIn, "--data-directory", layout.dataDirectory],
                     timeout: 60, "installing the signing certificate of \(nickname)")
-        let shown = try t.check([v.host.relaynodePath, "keys", "show", "--json", "--data-directory", layout.dataDirectory],
+        let shown = try t.check(v.host.relaynode() + ["keys", "show", "--json", "--data-directory", layout.dataDirectory],
                                 timeout: 60, "reading back the keys of \(nickname)")
         let status = try Self.keyStatus(shown.stdout, what: "relaynode keys show on \(v.host.name)")
         guard let expires = status.signingExpires else {
@@ -399,7 +416,7 @@ public struct Provisioner: Sendable {
             if alive.status == 0 { return false }
         }
         try stop(layout: layout, transport: t)
-        try start(layout: layout, relaynode: v.host.relaynodePath, transport: t)
+        try start(layout: layout, host: v.host, transport: t)
         try verify(address: v.relay.orAddress, port: v.relay.orPort, rsaFingerprint: identity.rsaFingerprint,
                    ed25519: identity.ed25519Id, within: startTimeout,
                    log: { try? t.run(["tail", "-n", "5", layout.logFile], timeout: 10).stdoutText })
@@ -409,7 +426,7 @@ public struct Provisioner: Sendable {
 
     /// Reaches a host and asks its relaynode for its version.
     public static func checkHost(_ host: HostRecord) throws -> String {
-        let r = try host.makeTransport().check([host.relaynodePath, "--version"], timeout: 30, "running \(host.relaynodePath) --version")
+        let r = try host.makeTransport().check(host.relaynode() + ["--version"], timeout: 30, "running \(host.relaynode().joined(separator: " ")) --version")
         return r.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }

@@ -56,14 +56,14 @@ public enum StatsCache {
             let transport = v.host.makeTransport()
             do {
                 let r = try transport.check(
-                    [v.host.relaynodePath, "stats", "--json", "--bin", "15m", "--since", isoSeconds(from), "--until", "now",
+                    v.host.relaynode() + ["stats", "--json", "--bin", "15m", "--since", isoSeconds(from), "--until", "now",
                      "--data-directory", layout.dataDirectory], timeout: 60, "reading the statistics of \(v.relay.nickname)")
                 guard let bins = parseBins(r.stdout) else {
                     outcome.problem = "relaynode stats printed no bins"
                     return (outcome, [], nil)
                 }
                 // Exit status 1 means unhealthy and still prints the report.
-                let h = try transport.run([v.host.relaynodePath, "health", "--json", "--events", "0",
+                let h = try transport.run(v.host.relaynode() + ["health", "--json", "--events", "0",
                                            "--data-directory", layout.dataDirectory], timeout: 60)
                 guard let status = parseStatus(h.stdout, expecting: fp) else {
                     outcome.problem = "relaynode health failed (exit \(h.status)): \(h.lastErrorLine)"

@@ -28,6 +28,21 @@ struct DataDirectoryLock {
         return DataDirectoryLock(fd: fd, path: path)
     }
 
+    /// Whether a relaynode holds the lock now; nil when there is no lock file (it never ran
+    /// here). Works across PID namespaces (a relay in a container, the question asked from
+    /// another), where the pid in the file would not. Opens read-only and creates nothing.
+    static func isHeld(_ dataDirectory: String) -> Bool? {
+        let path = (dataDirectory as NSString).appendingPathComponent("lock")
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        if flock(fd, LOCK_SH | LOCK_NB) == 0 {
+            flock(fd, LOCK_UN)
+            return false
+        }
+        return errno == EWOULDBLOCK ? true : nil
+    }
+
     func release() {
         _ = ftruncate(fd, 0)
         flock(fd, LOCK_UN)

@@ -57,8 +57,14 @@ struct HealthCommand: AsyncParsableCommand {
         r.events = try db.healthEvents(limit: max(0, events))
         // Recorded when the flags change, so the newest one is the current listing.
         r.consensusListing = try db.healthEvents(kinds: [.consensusFlags], limit: 1).first
-        if let run = r.lastRun, run.kind == .start, let pid = run.pid {
-            r.processAlive = Self.isAlive(pid)
+        if let run = r.lastRun, run.kind == .start {
+            // The data directory's lock says it best (also for a relay in a container); the
+            // recorded pid only when there is no lock file.
+            if let held = DataDirectoryLock.isHeld(try node.resolvedDataDirectory()) {
+                r.processAlive = held
+            } else if let pid = run.pid {
+                r.processAlive = Self.isAlive(pid)
+            }
         }
         if keys.signingCertExpiration <= now {
             r.problems.append("the signing certificate expired at \(iso(keys.signingCertExpiration)); issue a new one with 'relaynode keys sign-cert'")

@@ -98,8 +98,12 @@ struct FamilyTests {
         // fam1 ran while the others joined: SIGHUP gave it the new MyFamily without a restart.
         let log1 = try String(contentsOfFile: fleet.tmp.sub("alpha/fam1/relaynode.log"), encoding: .utf8)
         #expect(log1.contains("SIGHUP: configuration reloaded") && log1.contains("MyFamily"), "\(log1.suffix(600))")
-        let sync = try fleet.cli(["family", "sync", "main"], passphrase: fleet.passphrase)
+        // The two hosts are synced in parallel; with RELAYFLEET_PROGRESS=1 each finished host is
+        // said on standard error, the result alone on standard output.
+        let sync = try fleet.cli(["family", "sync", "main"], passphrase: fleet.passphrase, environment: ["RELAYFLEET_PROGRESS": "1"])
         #expect(sync.status == 0 && sync.stdoutText.components(separatedBy: "already in line").count == 4, "\(sync.stdoutText)")
+        #expect(sync.stderrText.contains("family sync: 1/2 hosts done") && sync.stderrText.contains("family sync: 2/2 hosts done"), "\(sync.stderrText)")
+        #expect(!sync.stdoutText.contains("hosts done"))
 
         // Bad input changes nothing.
         let wrong = try fleet.cli(["family", "rotate", "main"], passphrase: "not the passphrase")

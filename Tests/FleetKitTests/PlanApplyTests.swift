@@ -60,6 +60,8 @@ struct FleetSpecTests {
         #expect(error("hosts:\n  a:\n    data_root: relative\n    address: 192.0.2.1\n").contains("hosts.a.data_root: must be an absolute path"))
         #expect(error("defaults: {state: retired}\nhosts: {}\n").contains("'retired' is not a state to ask for"))
         #expect(error("{}\n").contains("the file lists no hosts"))
+        #expect(error("hosts:\n  a:\n    address: 192.0.2.1\n    container_engine: podman\n").contains("hosts.a.image: a host with container_engine podman needs image:"))
+        #expect(error("hosts:\n  a:\n    address: 192.0.2.1\n    image: localhost/relaynode\n").contains("image: needs container_engine: podman or docker"))
     }
 }
 

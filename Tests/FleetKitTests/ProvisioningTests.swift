@@ -37,8 +37,8 @@ final class TwoHostFleet: @unchecked Sendable {
         server.stop()
     }
 
-    func cli(_ args: [String], passphrase: String? = nil) throws -> CommandResult {
-        try fleetctl(args + ["--fleet-db", dbPath], passphrase: passphrase)
+    func cli(_ args: [String], passphrase: String? = nil, environment: [String: String] = [:]) throws -> CommandResult {
+        try fleetctl(args + ["--fleet-db", dbPath], passphrase: passphrase, environment: environment)
     }
 
     func files(named name: String) -> [String] {

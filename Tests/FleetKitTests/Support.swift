@@ -36,8 +36,8 @@ func fileMode(_ path: String) -> Int {
 func sha(_ path: String) -> [UInt8]? { FileManager.default.contents(atPath: path).map(Array.init) }
 
 /// Runs fleetctl with `args` and the passphrase (if any) in the environment only.
-func fleetctl(_ args: [String], passphrase: String? = nil, timeout: TimeInterval = 120) throws -> CommandResult {
-    var env = ProcessInfo.processInfo.environment
+func fleetctl(_ args: [String], passphrase: String? = nil, timeout: TimeInterval = 120, environment: [String: String] = [:]) throws -> CommandResult {
+    var env = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
     env["RELAYFLEET_PASSPHRASE"] = passphrase
     return try Subprocess.run([Binaries.fleetctl] + args, timeout: timeout, environment: env)
 }

@@ -91,6 +91,17 @@ def build_parser() -> argparse.ArgumentParser:
     bn.add_argument("--size-mib", type=int, default=64, metavar="N", help="MiB per download")
     bn.add_argument("--rounds", type=int, default=2, metavar="R", help="R relaynode rounds and R CTor rounds, alternating")
     bn.add_argument("--keep", metavar="DIR")
+    sk = sub.add_parser("soak", help="long-running traffic through the relaynodes; RSS, descriptors and CPU sampled")
+    common(sk, 3600)
+    sk.add_argument("--minutes", type=float, default=10, metavar="M", help="how long to keep traffic flowing")
+    sk.add_argument("--streams", type=int, default=4, metavar="N", help="parallel downloads per round, one circuit each")
+    sk.add_argument("--size-mib", type=int, default=8, metavar="N", help="MiB per download")
+    sk.add_argument("--sample-seconds", type=float, default=10, metavar="S", help="sampling interval")
+    sk.add_argument("--fd-slack", type=int, default=16, metavar="N", help="descriptors a relaynode may hold more at the end")
+    sk.add_argument("--rss-growth", type=float, default=0.25, metavar="F",
+                    help="largest RSS growth in the second half, as a fraction (0.25: 25%%)")
+    sk.add_argument("--max-failed-downloads", type=int, default=0, metavar="N")
+    sk.add_argument("--keep", metavar="DIR")
     return p
 
 
@@ -105,7 +116,8 @@ def main(argv: list[str]) -> int:
     sup = Supervisor(args.timeout)
     sup.arm()
     fn = {"up": commands.cmd_up, "check": commands.cmd_check, "demo": commands.cmd_demo,
-          "bench": commands.cmd_bench, "via": commands.cmd_via}[args.cmd]
+          "bench": commands.cmd_bench, "via": commands.cmd_via,
+          "soak": commands.cmd_soak}[args.cmd]
     try:
         args.relaynode_bin = resolve_relaynode(args.relaynode_bin)
         return fn(args, sup)
