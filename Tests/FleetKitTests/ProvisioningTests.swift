@@ -102,6 +102,14 @@ struct ProvisioningTests {
         #expect(cliRenew.status == 0 && cliRenew.stdoutText.contains("reloaded its keys"), "\(cliRenew.stdoutText) \(cliRenew.stderrText)")
         try fleet.provisioner.restart(nickname: "beta1")
         #expect(try fleet.db.events().contains { $0.kind == .certRenewed })
+        // Unattended (a timer): only what expires within --due days is renewed — beta1 (10 days),
+        // not alpha1 (12); then nothing is due.
+        let due = try fleet.cli(["keys", "renew", "--due", "11"], passphrase: fleet.passphrase)
+        #expect(due.status == 0 && due.stdoutText.contains("renewed 1 of 1 due (of 2 relays)")
+                && due.stdoutText.contains("new signing certificate on beta1") && !due.stdoutText.contains("alpha1"), "\(due.stdoutText) \(due.stderrText)")
+        let notDue = try fleet.cli(["keys", "renew", "--due", "5"], passphrase: fleet.passphrase)
+        #expect(notDue.status == 0 && notDue.stdoutText.contains("no signing certificate expires within 5.0 days"), "\(notDue.stdoutText)")
+        #expect(try fleet.cli(["keys", "renew"], passphrase: fleet.passphrase).status != 0)
 
         // The CLI shows the same inventory.
         let list = try fleet.cli(["relay", "list", "--json"])
