@@ -17,6 +17,10 @@ extension RandomSource {
 /// OpenSSL's `RAND_bytes`. Failure of the system CSPRNG is unrecoverable and stops the
 /// process (as CTor does): continuing would produce predictable keys.
 public struct SystemRandom: RandomSource, Sendable {
+    /// One byte of state, unused: a zero-sized value passed `inout` gets an address in read-only
+    /// memory, and ThreadSanitizer's instrumentation of that access crashes the process (seen
+    /// with Swift 6.3 in `swift test --sanitize=thread`).
+    private var sized: UInt8 = 0
     public init() {}
     public func fill(_ buffer: UnsafeMutableRawBufferPointer) {
         guard let base = buffer.baseAddress, buffer.count > 0 else { return }
