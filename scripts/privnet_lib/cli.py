@@ -93,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     bn.add_argument("--keep", metavar="DIR")
     sk = sub.add_parser("soak", help="long-running traffic through the relaynodes; RSS, descriptors and CPU sampled")
     common(sk, 3600)
-    sk.add_argument("--minutes", type=float, default=10, metavar="M", help="how long to keep traffic flowing")
+    sk.add_argument("--minutes", type=float, default=30, metavar="M", help="how long to keep traffic flowing")
     sk.add_argument("--streams", type=int, default=4, metavar="N", help="parallel downloads per round, one circuit each")
     sk.add_argument("--size-mib", type=int, default=8, metavar="N", help="MiB per download")
     sk.add_argument("--sample-seconds", type=float, default=10, metavar="S", help="sampling interval")

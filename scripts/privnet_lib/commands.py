@@ -930,9 +930,22 @@ def cmd_soak(args, sup: Supervisor) -> int:
         watched = {n.nickname: n for n in rn + ct}
         series: dict[str, list] = {k: [] for k in watched}
 
+        stamps: list[float] = []
+        t_start = time.monotonic()
+
         def sample() -> None:
+            stamps.append(time.monotonic() - t_start)
             for k, n in watched.items():
-                series[k].append(proc_sample(n.pid) if n.pid else None)
+                s = proc_sample(n.pid) if n.pid else None
+                if s is not None and n.impl == "relaynode":
+                    # The relay's own latest health sample: open circuits and queued cells.
+                    try:
+                        h = json.loads(net.cli.run("health", "--json", "--events", "0", "--data-directory", n.datadir,
+                                                   check=False).stdout or "{}").get("sample") or {}
+                        s["circuits"], s["queued_cells"] = h.get("circuits_open", ""), h.get("queued_cells", "")
+                    except (ValueError, HarnessError):
+                        s["circuits"] = s["queued_cells"] = ""
+                series[k].append(s)
 
         sample()
         end = time.monotonic() + args.minutes * 60
@@ -993,6 +1006,16 @@ def cmd_soak(args, sup: Supervisor) -> int:
                          str(live[-1]["threads"]), f"{live[-1]['cpu'] - live[0]['cpu']:.1f}"))
         widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
         say("\n".join("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows))
+        csv_path = os.path.join(root, "soak.csv")
+        with open(csv_path, "w", encoding="ascii") as f:
+            f.write("seconds,process,impl,rss_kib,fds,threads,cpu_s,circuits,queued_cells\n")
+            for i, at in enumerate(stamps):
+                for k, ss in series.items():
+                    x = ss[i] if i < len(ss) else None
+                    if x:
+                        f.write(f"{at:.0f},{k},{watched[k].impl},{x['rss_kib']},{x['fds']},{x['threads']},{x['cpu']:.2f},"
+                                f"{x.get('circuits', '')},{x.get('queued_cells', '')}\n")
+        note(f"samples every ~{args.sample_seconds:g} s in {csv_path}" + ("" if args.keep else " (pass --keep DIR to keep it)"))
         for k in (n.nickname for n in rn):
             failures += soak_verdict(k, series[k], args.fd_slack, args.rss_growth)
         if errors > args.max_failed_downloads:
