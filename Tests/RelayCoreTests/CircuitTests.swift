@@ -243,6 +243,45 @@ struct CircuitTests {
         #expect(try await circ.receive().command == 3)
         #expect(client.channel.isActive)
     }
+
+    /// As CTor: a link without circuits is closed after its idle time (clients: the base plus up to
+    /// half of it; relays: 75-125 % of theirs), and a link carrying a circuit is not.
+    @Test func linksWithoutCircuitsAreClosedWhenIdle() async throws {
+        var limits = CircuitLimits()
+        limits.idleClientLinkSeconds = 1
+        limits.idleRelayLinkSeconds = 2
+        let r = try await TestRelay.start(group: Self.group, limits: limits)
+        defer { Task { await r.stop() } }
+        let start = Date()
+        let idle = try await TestCircuitClient.connect(to: r.info, group: Self.group)
+        let relayLink = try await TestCircuitClient.connect(to: r.info, group: Self.group, authenticate: true)
+        let busy = try await TestCircuitClient.connect(to: r.info, group: Self.group)
+        defer { Task { await idle.close(); await relayLink.close(); await busy.close() } }
+        let circ = try await busy.createCircuit(to: r.info, handshake: .fast)
+
+        #expect(await eventually(10) { !idle.channel.isActive })
+        let idleClosed = Date().timeIntervalSince(start)
+        #expect(idleClosed >= 0.9, "closed after \(idleClosed) s, before its idle time")
+        #expect(await eventually(10) { !relayLink.channel.isActive })
+        let relayClosed = Date().timeIntervalSince(start)
+        #expect(relayClosed >= 1.4, "relay link closed after \(relayClosed) s, before 75 % of its idle time")
+        #expect(busy.channel.isActive, "a link with a circuit was closed")
+        #expect(r.stats.idleLinksClosed == 2)
+
+        // Once its circuit is gone, the busy link goes the same way.
+        try await busy.send(busy.fixed(circ.id, .destroy, [0]))
+        #expect(await eventually(10) { !busy.channel.isActive })
+        #expect(r.stats.idleLinksClosed == 3)
+        #expect(r.stats.circuitsOpen == 0)
+
+        // A client that drops its link with circuits open: they are gone, and counted as gone.
+        let dropper = try await TestCircuitClient.connect(to: r.info, group: Self.group)
+        _ = try await dropper.createCircuit(to: r.info, handshake: .fast)
+        _ = try await dropper.createCircuit(to: r.info, handshake: .fast)
+        #expect(r.stats.circuitsOpen == 2)
+        await dropper.close()
+        #expect(await eventually(10) { r.stats.circuitsOpen == 0 }, "\(r.stats.circuitsOpen) circuits still counted open")
+    }
 }
 
 func eventually(_ seconds: Double = 10, _ condition: () -> Bool) async -> Bool {

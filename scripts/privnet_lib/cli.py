@@ -101,6 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
     sk.add_argument("--rss-growth", type=float, default=0.25, metavar="F",
                     help="largest RSS growth in the second half, as a fraction (0.25: 25%%)")
     sk.add_argument("--max-failed-downloads", type=int, default=0, metavar="N")
+    sk.add_argument("--warmup-minutes", type=float, default=5, metavar="M",
+                    help="growth is judged after this (at most half the run)")
+    sk.add_argument("--no-abuse", dest="abuse", action="store_false",
+                    help="no abusive clients (CREATE floods, half-open links, slow readers, SENDME-less and "
+                         "window-overrunning clients)")
     sk.add_argument("--keep", metavar="DIR")
     return p
 

@@ -18,9 +18,11 @@ from datetime import datetime
 
 from .consensus import read_consensus
 from .control import CircuitFailed, ControlConnection, Controller, ControlError
+from . import abuse
 from .httpserver import BlobServer
+from .plot import soak_svg
 from .network import DIST_DELAY, VOTE_DELAY, VOTING_INTERVAL, Network, Node, prepare_root
-from .procs import HardTimeout, Interrupted, Supervisor, cpu_seconds
+from .procs import HardTimeout, Interrupted, Supervisor, cpu_seconds, run_helper
 from .socks import TransferError, socks_http_get
 from .transfers import check_blob, download_over_path
 from .util import (HarnessError, file_size, indent, mb_per_s, note, read_from, say, step,
@@ -889,22 +891,44 @@ def proc_sample(pid: int) -> dict | None:
         return None
 
 
-def soak_verdict(name: str, samples: list[dict], fd_slack: int, rss_growth: float) -> list[str]:
-    """Problems in one process's samples: it died, its descriptors kept growing (compared at
-    quiet moments: the first and last samples are taken with no transfer running), or its RSS
-    grew in the second half of the run by more than rss_growth (a leak, not warm-up)."""
+def _median(xs: list[float]) -> float:
+    xs = sorted(xs)
+    return xs[len(xs) // 2] if xs else 0
+
+
+def soak_verdict(name: str, stamps: list[float], samples: list[dict], warmup_s: float, fd_slack: int,
+                 rss_growth: float) -> tuple[list[str], str]:
+    """(problems, trend text) for one process. Problems: it died; its descriptors at the end (a
+    quiet moment: no transfer, no abuse) exceed those at the start by more than fd_slack; or,
+    after the warm-up, its RSS or descriptors grew: the median of the window's last tenth against
+    its first tenth, RSS by more than rss_growth, descriptors by more than fd_slack. The trend
+    text gives the least-squares slope of RSS after the warm-up in MiB per hour."""
     problems = []
     if any(s is None for s in samples):
-        return [f"{name}: the process died during the soak"]
+        return [f"{name}: the process died during the soak"], ""
     first, last = samples[0], samples[-1]
     if last["fds"] > first["fds"] + fd_slack:
-        problems.append(f"{name}: {first['fds']} → {last['fds']} open descriptors (more than {fd_slack} added)")
-    half = samples[len(samples) // 2:]
-    mid, end = half[0]["rss_kib"], max(s["rss_kib"] for s in half[-max(1, len(half) // 4):])
-    if mid and end > mid * (1 + rss_growth):
-        problems.append(f"{name}: RSS grew {mid // 1024} → {end // 1024} MiB in the second half "
-                        f"(more than {rss_growth:.0%})")
-    return problems
+        problems.append(f"{name}: {first['fds']} → {last['fds']} open descriptors at quiet moments (more than {fd_slack} added)")
+    window = [(t, s) for t, s in zip(stamps, samples) if t >= warmup_s]
+    if len(window) < 10:  # a short run: judge its second half
+        window = list(zip(stamps, samples))[len(samples) // 2:]
+    if len(window) < 2:
+        return problems, ""
+    tenth = max(1, len(window) // 10)
+    head, tail_ = [s for _, s in window[:tenth]], [s for _, s in window[-tenth:]]
+    r0, r1 = _median([s["rss_kib"] for s in head]), _median([s["rss_kib"] for s in tail_])
+    if r0 and r1 > r0 * (1 + rss_growth):
+        problems.append(f"{name}: RSS grew {r0 // 1024} → {r1 // 1024} MiB after the warm-up (more than {rss_growth:.0%})")
+    f0, f1 = _median([s["fds"] for s in head]), _median([s["fds"] for s in tail_])
+    if f1 > f0 + fd_slack:
+        problems.append(f"{name}: open descriptors grew {f0} → {f1} after the warm-up (more than {fd_slack})")
+    ts = [t for t, _ in window]
+    rs = [s["rss_kib"] / 1024 for _, s in window]
+    mt, mr = sum(ts) / len(ts), sum(rs) / len(rs)
+    var = sum((t - mt) ** 2 for t in ts)
+    slope = (sum((t - mt) * (r - mr) for t, r in zip(ts, rs)) / var * 3600) if var else 0.0
+    return problems, (f"{name}: after the warm-up RSS {r0 // 1024} → {r1 // 1024} MiB (slope {slope:+.1f} MiB/h), "
+                      f"descriptors {f0} → {f1}")
 
 
 def cmd_soak(args, sup: Supervisor) -> int:
@@ -913,10 +937,19 @@ def cmd_soak(args, sup: Supervisor) -> int:
     relaynodes' and the C tor relays' RSS, descriptors, threads and CPU sampled throughout. Fails
     when a relay dies, a download is wrong, descriptors leak or RSS keeps growing."""
     root, rootstate = run_root(sup, args.keep, "soak")
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    if args.abuse:
+        if args.relaynode_bin is None:
+            raise HarnessError("the abusive clients need relaynodes (--relaynode-bin), or pass --no-abuse")
+        abuse.require_sources()
+        step("building the abusive clients (swift build --build-tests)")
+        run_helper(["swift", "build", "--build-tests", "--package-path", repo], timeout=min(2400, sup.remaining() - 300))
     http = BlobServer()
     blob = http.add_blob("soak", args.size_mib * MiB)
     http.start()
+    stuck = abuse.StuckServer().start()
     failures: list[str] = []
+    observations: list[str] = []
     try:
         net = Network(root, sup, ctor_relays=3, relaynodes=3, relaynode_exits=1,
                       relaynode_bin=args.relaynode_bin, http_port=http.port,
@@ -949,7 +982,24 @@ def cmd_soak(args, sup: Supervisor) -> int:
 
         sample()
         end = time.monotonic() + args.minutes * 60
+        half_open = abuse_child = None
+        report_path = os.path.join(root, "abuse-report.json")
+        if args.abuse:
+            cfg = os.path.join(root, "abuse.json")
+            abuse.write_abuse_config(cfg, relaynodes=rn, cli=net.cli, seconds=args.minutes * 60, http_port=http.port,
+                                     blob_path=blob.path, stuck_port=stuck.port, report=report_path)
+            os.environ["RELAYFLEET_ABUSE"] = cfg
+            abuse_child = sup.spawn("abusive-clients", ["swift", "test", "--package-path", repo, "--skip-build",
+                                                        "--filter", "SoakAbusiveClients"],
+                                    stdout_path=os.path.join(root, "abusive-clients.log"))
+            sup.after_stop(lambda pid=abuse_child.pid: abuse.stop_group(pid))
+            targets, stop_at = [(n.nickname, n.orport) for n in rn], time.time() + args.minutes * 60
+            half_open = [abuse.HalfOpenLinks(targets, stop_at, kinds=("tcp", "tls", "versions"), hold=60).start(),
+                         abuse.HalfOpenLinks(targets, stop_at, kinds=("idle",), hold=300).start()]
+            note(f"abusive clients: CREATE2 floods, slow readers, SENDME-less downloads and window overruns "
+                 f"(SoakAbusiveClients, pid {abuse_child.pid}) and half-open links, from 127.0.0.66-70")
         rounds = moved = errors = 0
+        done_at: list[float] = []   # when each byte-exact download finished (seconds into the soak)
         while time.monotonic() < end and sup.remaining() > 120:
             hops = paths[rounds % len(paths)]
             rounds += 1
@@ -989,10 +1039,30 @@ def cmd_soak(args, sup: Supervisor) -> int:
                         failures.append(f"round {rounds}: {bad}")
                     else:
                         moved += r.nbytes
+                        done_at.append(time.monotonic() - t_start)
             net.check_alive()
+        if args.abuse:
+            # The abusive clients stop at the same deadline; wait for them so the last sample is quiet.
+            try:
+                abuse_child.popen.wait(max(1, min(120, sup.remaining() - 60)))
+            except Exception:  # noqa: BLE001 (a child that overstays is stopped below, and said)
+                observations.append("the abusive clients overstayed their deadline and were stopped")
+            abuse.stop_group(abuse_child.pid)
+            for h in half_open:
+                h.join(90)
         time.sleep(5)   # circuits closed; let the relays settle before the last sample
         sample()
         step(f"{rounds} rounds, {moved / MiB:.0f} MiB moved byte-exact, {errors} failed downloads")
+        # Every minute after the warm-up must see a byte-exact download finish.
+        warmup_s = min(args.warmup_minutes * 60, args.minutes * 30)
+        t_end = stamps[-1] - 5
+        dry = [m for m in range(int(warmup_s // 60), int(t_end // 60))
+               if not any(m * 60 <= t < (m + 1) * 60 for t in done_at)]
+        if dry:
+            failures.append(f"no byte-exact download finished in minute(s) {', '.join(str(m + 1) for m in dry)}")
+        else:
+            note(f"a byte-exact download finished in every minute after the warm-up "
+                 f"(longest gap {max((b - a for a, b in zip(done_at, done_at[1:])), default=0):.0f} s)")
         header = ("process", "RSS start/peak/end MiB", "fds start/peak/end", "threads end", "CPU s")
         rows = [header]
         for k, ss in series.items():
@@ -1015,9 +1085,34 @@ def cmd_soak(args, sup: Supervisor) -> int:
                     if x:
                         f.write(f"{at:.0f},{k},{watched[k].impl},{x['rss_kib']},{x['fds']},{x['threads']},{x['cpu']:.2f},"
                                 f"{x.get('circuits', '')},{x.get('queued_cells', '')}\n")
-        note(f"samples every ~{args.sample_seconds:g} s in {csv_path}" + ("" if args.keep else " (pass --keep DIR to keep it)"))
+        svg_path = os.path.join(root, "soak.svg")
+        kib = 1024.0
+        write_file(svg_path, soak_svg(
+            stamps, {k: series[k] for k in (n.nickname for n in rn)},
+            [("rss", "RSS (MiB); C tor relays dashed", lambda x: x["rss_kib"] / kib),
+             ("fds", "open file descriptors", lambda x: x["fds"]),
+             ("circuits", "open circuits (relaynode health)", lambda x: x.get("circuits") if x.get("circuits") != "" else None),
+             ("queued", "queued cells (relaynode health)", lambda x: x.get("queued_cells") if x.get("queued_cells") != "" else None)],
+            warmup_s, f"privnet soak: {args.minutes:g} min, {rounds} rounds, {moved / MiB:.0f} MiB byte-exact"
+            + (", abusive clients on" if args.abuse else ""),
+            ctor_in_first={k: series[k] for k in (n.nickname for n in ct)}), mode=0o644)
+        note(f"samples every ~{args.sample_seconds:g} s in {csv_path}, plotted in {svg_path}"
+             + ("" if args.keep else " (pass --keep DIR to keep them)"))
         for k in (n.nickname for n in rn):
-            failures += soak_verdict(k, series[k], args.fd_slack, args.rss_growth)
+            problems, trend = soak_verdict(k, stamps, series[k], warmup_s, args.fd_slack, args.rss_growth)
+            failures += problems
+            if trend:
+                note(trend)
+        if args.abuse:
+            report = abuse.read_report(report_path)
+            counts = dict(report.get("counts") or {})
+            counts["last_error"] = report.get("last_error") or {}
+            problems, seen = abuse.verdict(counts, {k: v for h in half_open for k, v in h.stats.items()})
+            for line in seen + observations:
+                note(line)
+            if not report.get("final"):
+                problems.append(f"the abusive clients did not finish their report (see {root}/abusive-clients.log)")
+            failures += problems
         if errors > args.max_failed_downloads:
             failures.append(f"{errors} downloads failed (at most {args.max_failed_downloads} allowed)")
         elif errors:
@@ -1025,11 +1120,12 @@ def cmd_soak(args, sup: Supervisor) -> int:
             failures = [f for f in failures if not f.startswith("round ")]
     finally:
         http.stop()
+        stuck.stop()
     sup.stop_all()
     if failures:
         rootstate["remove"] = False
         say("\nsoak FAILED:\n" + "\n".join("  " + f for f in failures))
         return 1
-    say("\nsoak ok: every relaynode stayed up, every download was byte-exact, no descriptor leak, RSS flat "
-        "in the second half")
+    say("\nsoak ok: every relaynode stayed up, every download was byte-exact, a download finished every minute, "
+        "no descriptor leak, RSS flat after the warm-up" + (", every abusive client answered as it should" if args.abuse else ""))
     return 0

@@ -59,6 +59,10 @@ public final class LinkMux: ChannelDuplexHandler {
     // Cross-loop batches, flushed at the end of each read burst.
     private var outbox: [ObjectIdentifier: (LinkMuxRef, [MuxMessage])] = [:]
     private var rng = SystemRandom()
+    /// Closes the link once it has had no circuit for `idleLimit` (checked every few seconds).
+    private var idleCheck: RepeatedTask?
+    private var idleSince: NIODeadline?
+    private var idleLimit: TimeAmount = .zero
     private(set) var ref: LinkMuxRef?
     private var logger: Logger
 
@@ -74,6 +78,8 @@ public final class LinkMux: ChannelDuplexHandler {
     }
 
     public func handlerRemoved(context: ChannelHandlerContext) {
+        idleCheck?.cancel()
+        idleCheck = nil
         self.context = nil
     }
 
@@ -85,8 +91,43 @@ public final class LinkMux: ChannelDuplexHandler {
                 relay.registry.register(.init(channel: context.channel, established: opened.established,
                                               outbound: opened.outbound, mux: ref))
             }
+            armIdleCheck(context, relayPeer: opened.established.peer != nil)
         }
         context.fireUserInboundEventTriggered(event)
+    }
+
+    /// CTor closes a channel some minutes after its last circuit is gone (sooner for clients), so
+    /// links nobody uses do not hold descriptors and memory for ever.
+    private func armIdleCheck(_ context: ChannelHandlerContext, relayPeer: Bool) {
+        let base = relayPeer ? relay.limits.idleRelayLinkSeconds : relay.limits.idleClientLinkSeconds
+        let fraction = Double.random(in: 0..<1)  // spreads closes out; not a secret
+        let seconds = relayPeer ? base * (0.75 + 0.5 * fraction) : base * (1 + 0.5 * fraction)
+        idleLimit = .nanoseconds(Int64(seconds * 1e9))
+        idleSince = .now()
+        let every = TimeAmount.nanoseconds(max(50_000_000, min(10_000_000_000, Int64(seconds * 1e8))))
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        idleCheck = context.eventLoop.scheduleRepeatedTask(initialDelay: every, delay: every) { _ in
+            bound.value.checkIdle()
+        }
+    }
+
+    private func checkIdle() {
+        guard let context else { return }
+        guard circuits.isEmpty, pendingCreates.isEmpty else {
+            idleSince = nil
+            return
+        }
+        let now = NIODeadline.now()
+        guard let since = idleSince else {
+            idleSince = now
+            return
+        }
+        guard now - since >= idleLimit else { return }
+        idleCheck?.cancel()
+        idleCheck = nil
+        relay.stats.update { $0.idleLinksClosed += 1 }
+        logger.debug("closing a link that had no circuit for \(idleLimit.nanoseconds / 1_000_000_000) s")
+        context.close(promise: nil)
     }
 
     // MARK: inbound cells
@@ -124,6 +165,7 @@ public final class LinkMux: ChannelDuplexHandler {
             switch half {
             case let .p(p):
                 closeAllStreams(p)
+                relay.stats.update { $0.circuitsOpen -= 1 }
                 if case let .extended(next) = p.next {
                     send(.previousGone(circuitID: next.circuitID, reason: .channelClosed), to: next.mux)
                 }

@@ -14,6 +14,12 @@ public struct CircuitLimits: Sendable {
     /// Cells queued for output on all links together (about `n × 514` bytes) before the
     /// oldest circuits are killed.
     public var maxQueuedCellsTotal = 512 * 1024
+    /// A link to a client that has had no circuit for this long, plus a random part of up to half
+    /// of it, is closed (CTor: 180 s + up to 90 s for client and non-canonical channels).
+    public var idleClientLinkSeconds: Double = 180
+    /// A link to a relay that has had no circuit for 75 % to 125 % of this is closed (CTor: the
+    /// consensus's nf_conntimeout_relays, 3600 s by default).
+    public var idleRelayLinkSeconds: Double = 3600
     public init() {}
 }
 
@@ -27,6 +33,8 @@ public final class CircuitStats: Sendable {
         public var extends = 0
         public var extendsFailed = 0
         public var killedForMemory = 0
+        /// Links closed after having had no circuit for their idle time.
+        public var idleLinksClosed = 0
         public var streamsOpened = 0
         public var streamsRefused: [String: Int] = [:]
         public var directoryStreams = 0

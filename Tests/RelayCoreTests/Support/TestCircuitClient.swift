@@ -95,7 +95,9 @@ final class TestCircuitClient: @unchecked Sendable {
 
     /// `authenticate`: prove a (fresh) relay identity on the link, as a relay extending a circuit
     /// would; the relay then treats it as a relay link (no per-address CREATE limit).
-    static func connect(to relay: RelayInfo, group: any EventLoopGroup, authenticate: Bool = false) async throws -> TestCircuitClient {
+    /// `source`: the local address to connect from (abusive clients of the soak each use their own).
+    static func connect(to relay: RelayInfo, group: any EventLoopGroup, authenticate: Bool = false,
+                        source: SocketAddress? = nil) async throws -> TestCircuitClient {
         var rng = SystemRandom()
         let keys = try RelayKeys.generate(now: Date(), lifetimes: KeyLifetimes(), using: &rng)
         var logger = Logger(label: "test-client")
@@ -107,7 +109,7 @@ final class TestCircuitClient: @unchecked Sendable {
         let (channel, _) = try await LinkConnector(environment: env, group: group)
             .connect(host: relay.host, port: relay.port,
                      expected: .init(rsaFingerprint: relay.rsa, ed25519: relay.ed25519), authenticate: authenticate,
-                     circuitLayer: { ClientCellSink(mailbox) }).get()
+                     source: source, circuitLayer: { ClientCellSink(mailbox) }).get()
         return TestCircuitClient(channel: channel, mailbox: mailbox)
     }
 
