@@ -10,7 +10,7 @@ APT_PACKAGES := libssl-dev libsodium-dev libsqlite3-dev pkg-config tor openssh-s
 SWIFT ?= swift
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps build release test test-quick test-tsan demo bench-network migrations clean
+.PHONY: deps build release test test-quick test-tsan test-asan demo bench-network migrations clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -49,6 +49,18 @@ test-tsan: deps
 	  $(SWIFT) test --skip-build --sanitize=thread --scratch-path .build-tsan --filter RelayCoreTests --skip Bench \
 	  > .build-tsan/test.log 2>&1; rc=$$?; grep -E "Test run with|WARNING: ThreadSanitizer" .build-tsan/test.log; \
 	  [ $$rc = 0 ] && ! grep -q "WARNING: ThreadSanitizer" .build-tsan/test.log
+
+# The node's suites (relay core, relaynode, node database, protocol, crypto, fuzz regressions)
+# under AddressSanitizer, relaynode children included: every process writes its reports under
+# .build-asan/asan-reports, and any report fails the run.
+ASAN_SUITES = RelayCoreTests|RelayNodeTests|RelayStoreTests|TorProtocolTests|TorCryptoTests|FuzzRegressionTests
+test-asan: deps
+	$(SWIFT) build --build-tests --sanitize=address --scratch-path .build-asan
+	rm -rf .build-asan/asan-reports && mkdir -p .build-asan/asan-reports
+	ASAN_OPTIONS=log_path=$(CURDIR)/.build-asan/asan-reports/asan SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH=2 \
+	  $(SWIFT) test --skip-build --sanitize=address --scratch-path .build-asan --filter '$(ASAN_SUITES)' --skip Bench \
+	  > .build-asan/test.log 2>&1; rc=$$?; grep -E "Test run with" .build-asan/test.log; \
+	  ls .build-asan/asan-reports | head; [ $$rc = 0 ] && [ -z "$$(ls .build-asan/asan-reports)" ]
 
 demo: build
 	./scripts/privnet demo --relaynode-bin "$$($(SWIFT) build --show-bin-path)/relaynode"

@@ -77,7 +77,7 @@ let package = Package(
         .testTarget(name: "TorProtocolTests", dependencies: ["TorProtocol", "TorCrypto", "TestSupport"], resources: [.copy("Vectors")]),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .target(name: "FuzzTargets", dependencies: [
-            "TorProtocol", "TorCrypto", "RelayCore",
+            "TorProtocol", "TorCrypto", "RelayCore", "RelayStore",
             .product(name: "NIOCore", package: "swift-nio"),
         ], path: "Tests/FuzzTargets"),
         .testTarget(name: "FuzzRegressionTests", dependencies: ["FuzzTargets", "TestSupport"]),

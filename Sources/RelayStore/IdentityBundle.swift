@@ -22,10 +22,24 @@ public struct IdentityBundle: Sendable {
         public var created: Int64
         public var database_size: Int
         public var database_sha256: String
+
+        public init(rsa_fingerprint: String, ed25519_identity: String, created: Int64, database_size: Int,
+                    database_sha256: String) {
+            self.rsa_fingerprint = rsa_fingerprint
+            self.ed25519_identity = ed25519_identity
+            self.created = created
+            self.database_size = database_size
+            self.database_sha256 = database_sha256
+        }
     }
 
     public var header: Header
     public var database: [UInt8]
+
+    public init(header: Header, database: [UInt8]) {
+        self.header = header
+        self.database = database
+    }
 
     /// Copies the database in `dataDirectory` (the daemon must not be running: the caller holds
     /// the data directory's lock). The temporary copy lives in the data directory itself

@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import RelayCore
+import RelayStore
 import TorCrypto
 import TorProtocol
 
@@ -20,6 +21,7 @@ public enum FuzzTargets {
         ("key-files", keyFiles),
         ("http-response", httpResponse),
         ("control", control),
+        ("sealed-bundles", sealedBundles),
     ]
 
     public static func named(_ name: String) -> (@Sendable ([UInt8]) -> Void)? {
@@ -175,4 +177,42 @@ public enum FuzzTargets {
     static func httpResponse(_ bytes: [UInt8]) {
         _ = try? DirectoryHTTPClient.parse(bytes, from: "fuzz")
     }
+
+    /// The fleet's sealed identity bundles (`relaynode identity import`, fleetctl migrate). A
+    /// fixed key stands in for the operation's. Byte 0 picks what the rest is:
+    /// - 0: a sealed bundle as it arrives (magic, version, seal);
+    /// - 1: the plaintext, sealed here first, so the header and digest checks are reached;
+    /// - 2: header fields (bytes 1-2: length of the RSA fingerprint text) and a database: the
+    ///   size and SHA-256 are made to match, so the bundle opens and its database (hostile
+    ///   SQLite bytes) is installed into a scratch data directory.
+    static func sealedBundles(_ bytes: [UInt8]) {
+        guard let mode = bytes.first, let key = bundleKey else { return }
+        let rest = Array(bytes.dropFirst())
+        switch mode % 3 {
+        case 0:
+            _ = try? IdentityBundle.open(rest, secretKey: key.secret)
+        case 1:
+            guard let sealed = try? SealedBox.seal(rest, to: key.public) else { return }
+            _ = try? IdentityBundle.open(IdentityBundle.magic + [IdentityBundle.version] + sealed, secretKey: key.secret)
+        default:
+            guard rest.count >= 2 else { return }
+            let n = min(rest.count - 2, Int(rest[0]) << 8 | Int(rest[1]))
+            let fingerprint = String(decoding: rest[2..<2 + n], as: UTF8.self)
+            let db = Array(rest[(2 + n)...])
+            let header = IdentityBundle.Header(rsa_fingerprint: fingerprint, ed25519_identity: "", created: 0,
+                                               database_size: db.count, database_sha256: Digest.sha256(db).hexString)
+            guard let sealed = try? IdentityBundle(header: header, database: db).sealed(to: key.public),
+                  let opened = try? IdentityBundle.open(sealed, secretKey: key.secret) else { return }
+            let dir = NSTemporaryDirectory() + "relayfuzz-bundle-\(getpid())"
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            try? opened.install(dataDirectory: dir)
+        }
+    }
+
+    /// SHA-256("relayfleet fuzz bundle key") as the secret key; nothing real is sealed to it.
+    private static let bundleKey: (public: [UInt8], secret: [UInt8])? = {
+        let secret = Digest.sha256(Array("relayfleet fuzz bundle key".utf8))
+        guard let pub = try? SealedBox.publicKey(of: secret) else { return nil }
+        return (pub, secret)
+    }()
 }

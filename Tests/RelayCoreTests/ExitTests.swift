@@ -86,13 +86,19 @@ struct ExitTests {
         #expect(circuitSendmes == 6)
     }
 
-    /// When the exit destroys the circuit, the middle answers the client with TRUNCATED (as
-    /// CTor does), carrying the exit's reason.
-    static func truncatedFromHop1(_ circ: TestCircuit, within messages: Int) async throws -> Bool {
+    /// When the exit destroys the circuit, the DESTROY travels back hop by hop, and each relay
+    /// passes it on with reason DESTROYED, not the exit's (CTor 0.4.7 and later, command.c): the
+    /// client sees a DESTROY, and no TRUNCATED.
+    /// `noEnd`: the stream must not be ended first (the exit forgets a destroyed circuit's
+    /// streams before closing their connections).
+    static func destroyedBackward(_ circ: TestCircuit, within messages: Int, noEnd: Bool = false,
+                                  reasons: [DestroyReason] = [.destroyed]) async throws -> Bool {
         for _ in 0..<messages {
             let m = try await circ.receive()
-            if m.hop == 1 && m.command == RelayCommand.truncated.rawValue {
-                #expect(m.data == [DestroyReason.protocolViolation.rawValue])
+            #expect(m.command != RelayCommand.truncated.rawValue, "TRUNCATED from hop \(m.hop) \(m.data)")
+            #expect(!noEnd || m.command != RelayCommand.end.rawValue, "END \(m.data) before the DESTROY")
+            if m.command == 0xFF {
+                #expect(reasons.map(\.rawValue).contains(m.data.first ?? 0), "DESTROY reason \(m.data)")
                 return true
             }
         }
@@ -118,8 +124,34 @@ struct ExitTests {
         defer { Task { await client.close(); for r in rs { await r.stop() } } }
         try await circ.send(command: RelayCommand.begin.rawValue, streamID: 4, data: Array("127.0.0.1:\(stuck.port)\u{0}".utf8))
         for _ in 0..<501 { try await client.send(circ.relayCell(command: RelayCommand.data.rawValue, streamID: 4, data: [1])) }
-        #expect(try await Self.truncatedFromHop1(circ, within: 50))
+        #expect(try await Self.destroyedBackward(circ, within: 50))
         #expect(await eventually { rs[2].stats.circuitsDestroyed["data_beyond_stream_window"] == 1 })
+    }
+
+    /// A connected stream whose server never reads: the exit sends a stream SENDME only once
+    /// bytes have left it, so when the kernel buffers (about 3 MB on loopback) are full the
+    /// client's window runs out, and a client that keeps sending gets its circuit destroyed
+    /// instead of a relay buffering without bound: by the exit (DATA beyond the stream window;
+    /// the client sees DESTROYED) or, when its cells pile up on the way, by the relay where more
+    /// than 2048 wait (the client's first hop says RESOURCELIMIT itself).
+    @Test func uploadPastTheWindowToAServerThatNeverReadsDestroysTheCircuit() async throws {
+        let sink = try await ServerBootstrap(group: Self.group)
+            .childChannelOption(.autoRead, value: false)
+            .bind(host: "127.0.0.1", port: 0).get()
+        let (rs, client, circ) = try await Self.path()
+        defer { Task { await client.close(); for r in rs { await r.stop() }; try? await sink.close() } }
+        _ = try await circ.begin(streamID: 6, target: "127.0.0.1:\(sink.localAddress!.port!)")
+        let payload = [UInt8](repeating: 0x55, count: 498)
+        for i in 0..<12_000 {
+            client.channel.write(circ.relayCell(command: RelayCommand.data.rawValue, streamID: 6, data: payload), promise: nil)
+            if i % 100 == 99 { try await client.channel.writeAndFlush(circ.relayCell(command: RelayCommand.drop.rawValue, data: [])) }
+        }
+        client.channel.flush()
+        #expect(try await Self.destroyedBackward(circ, within: 2000, noEnd: true, reasons: [.destroyed, .resourceLimit]))
+        #expect(await eventually(30) {
+            rs[2].stats.circuitsDestroyed["data_beyond_stream_window"] == 1
+                || rs.contains { $0.stats.circuitsDestroyed["queue_overflow"] == 1 }
+        }, "\(rs.map(\.stats.circuitsDestroyed))")
     }
 
     @Test func sendmeWithTheWrongDigestDestroysTheCircuit() async throws {
@@ -134,7 +166,7 @@ struct ExitTests {
             if m.command == RelayCommand.data.rawValue { cells += 1 }
         }
         try await circ.send(command: RelayCommand.sendme.rawValue, data: try SendmeMessage(tag: [UInt8](repeating: 0xAB, count: 20)).encodedBody())
-        #expect(try await Self.truncatedFromHop1(circ, within: 2000))
+        #expect(try await Self.destroyedBackward(circ, within: 2000))
         #expect(await eventually { rs[2].stats.circuitsDestroyed["sendme_bad_digest"] == 1 })
     }
 
@@ -154,13 +186,7 @@ struct ExitTests {
         _ = try await circ.begin(streamID: 1, target: "127.0.0.1:\(server.port)")
         // The exit reads the server's 64 KiB writes and queues >100 cells at once: over the limit.
         try await circ.send(command: RelayCommand.data.rawValue, streamID: 1, data: Array("1048576\n".utf8))
-        var truncated: RelayMessage?
-        for _ in 0..<1000 {
-            let m = try await circ.receive()
-            if m.command == RelayCommand.truncated.rawValue { truncated = m; break }
-        }
-        #expect(truncated?.hop == 1)
-        #expect(truncated?.data == [DestroyReason.resourceLimit.rawValue])
+        #expect(try await Self.destroyedBackward(circ, within: 1000))
         #expect(rs[2].stats.killedForMemory >= 1)
         #expect(rs[2].stats.circuitsDestroyed["queue_memory", default: 0] >= 1)
         // Dropped queues are subtracted again (reports are batched by up to 32 cells).

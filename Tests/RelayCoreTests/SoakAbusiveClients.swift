@@ -238,7 +238,10 @@ struct Abuse: Sendable {
                 }
                 client.channel.flush()
                 counters.add("overrun_circuits")
+                // The exit destroys the circuit; its previous hop (our guard) tells us with
+                // TRUNCATED and the reason. An END first means the server side went away.
                 var outcome: String?
+                var ended: UInt8?
                 var sendmes = 0
                 let until = Date() + 60
                 while outcome == nil, Date() < until {
@@ -246,18 +249,18 @@ struct Abuse: Sendable {
                     do {
                         m = try await c.receive(seconds: max(0.1, until.timeIntervalSinceNow))
                     } catch {
-                        outcome = "overrun_receive_failed"
                         counters.failed("overrun", error)
                         break
                     }
                     switch m.command {
                     case 0xFF: outcome = "overrun_destroy_reason_\(m.data.first ?? 0)"
-                    // The server side went away (the exit then drops the stream's DATA): no verdict.
-                    case RelayCommand.end.rawValue: outcome = "overrun_stream_ended"
+                    case RelayCommand.truncated.rawValue: outcome = "overrun_truncated_reason_\(m.data.first ?? 0)"
+                    case RelayCommand.end.rawValue: ended = m.data.first ?? 0
                     case RelayCommand.sendme.rawValue: sendmes += 1
                     default: break
                     }
                 }
+                if let ended { counters.add("overrun_end_reason_\(ended)") }
                 counters.add(outcome ?? "overrun_not_destroyed")
                 counters.atLeast("overrun_most_sendmes", sendmes)
                 await client.close()

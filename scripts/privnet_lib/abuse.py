@@ -216,13 +216,15 @@ def verdict(counts: dict, half_open: dict, stream_window: int = 500) -> tuple[li
     if n("overrun_circuits") == 0:
         problems.append("overrun: no upload overran a window" + _err(c, "overrun"))
     else:
-        seen.append(f"overrun: {n('overrun_circuits')} circuits, destroyed "
-                    + str({k[len('overrun_destroy_reason_'):]: v for k, v in c.items() if k.startswith("overrun_destroy_reason_")})
-                    + f", stream ended by the server side {n('overrun_stream_ended')}, neither within 60 s "
-                    f"{n('overrun_not_destroyed')} (at most {n('overrun_most_sendmes')} SENDMEs seen on one)")
+        def by(prefix: str) -> dict:
+            return {k[len(prefix):]: v for k, v in c.items() if k.startswith(prefix)}
+        seen.append(f"overrun: {n('overrun_circuits')} circuits; the exit's destroy came back as TRUNCATED "
+                    f"{by('overrun_truncated_reason_')} or DESTROY {by('overrun_destroy_reason_')} (by reason); "
+                    f"END first {by('overrun_end_reason_')}; no answer within 60 s {n('overrun_not_destroyed')}; "
+                    f"at most {n('overrun_most_sendmes')} SENDMEs seen on one")
         if n("overrun_not_destroyed"):
             problems.append(f"overrun: {n('overrun_not_destroyed')} circuits took 12,000 DATA cells past the window "
-                            "and were neither destroyed nor ended within 60 s")
+                            "and were neither destroyed nor truncated within 60 s")
     for kind in HALF_OPEN_KINDS:
         st = half_open.get(kind, {})
         if st.get("opened", 0) == 0:

@@ -373,11 +373,15 @@ extension LinkMux {
 
     /// Closes every exit connection of a circuit that is going away.
     func closeAllStreams(_ p: PCircuit) {
-        for s in p.streams.values {
-            s.channel?.close(promise: nil)
-            s.state = .closed
-        }
+        // Forget the streams before closing their connections: a close can report the
+        // connection gone at once (same loop), and a stream still listed would then send the
+        // client an END ahead of the circuit's DESTROY.
+        let streams = Array(p.streams.values)
         p.streams.removeAll()
+        for s in streams {
+            s.state = .closed
+            s.channel?.close(promise: nil)
+        }
     }
 
     // MARK: addresses

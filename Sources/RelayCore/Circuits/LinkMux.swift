@@ -20,6 +20,9 @@ enum MuxMessage {
     case extendFailed(circuitID: UInt32, reason: DestroyReason)
     /// The next hop of `circuitID` went away (TRUNCATED was already sent); we are its edge again.
     case nextGone(circuitID: UInt32)
+    /// The next hop's side of `circuitID` is gone (a DESTROY from ahead, its link closed, or we
+    /// killed it): destroy the circuit backward with `reason`, as CTor closes the whole circuit.
+    case nextDestroyed(circuitID: UInt32, reason: DestroyReason)
     /// The previous hop of n-circuit `circuitID` went away: destroy it toward the next hop.
     case previousGone(circuitID: UInt32, reason: DestroyReason)
     /// Start the n-side of an extension on this link.
@@ -170,7 +173,7 @@ public final class LinkMux: ChannelDuplexHandler {
                     send(.previousGone(circuitID: next.circuitID, reason: .channelClosed), to: next.mux)
                 }
             case let .n(n):
-                sendTruncated(for: n, reason: .channelClosed)
+                destroyBackward(n, reason: .channelClosed)
             }
             countDestroyed("link_closed")
             _ = id
@@ -315,16 +318,18 @@ public final class LinkMux: ChannelDuplexHandler {
     // MARK: DESTROY
 
     private func handleDestroy(_ cell: Cell) {
-        let reason = DestroyReason(rawValue: cell.body.getInteger(at: cell.body.readerIndex, as: UInt8.self) ?? 0)
+        // The peer's reason is not passed on either way (CTor: DESTROYED to the other side).
         if pendingCreates.remove(cell.circuitID) != nil { return }
         switch circuits[cell.circuitID] {
         case let .p(p)?:
             removeP(p, toNext: .destroyed)
             countDestroyed("destroy_from_previous")
         case let .n(n)?:
+            // CTor (0.4.7 and later) closes the circuit and sends DESTROY backward with reason
+            // DESTROYED: the remote reason could be a side channel.
             circuits[n.circuitID] = nil
             dropQueue(n.circuitID)
-            sendTruncated(for: n, reason: reason)
+            destroyBackward(n, reason: .destroyed)
             countDestroyed("destroy_from_next")
         case nil:
             break
@@ -351,6 +356,13 @@ public final class LinkMux: ChannelDuplexHandler {
             }
         case let .nextGone(circuitID):
             if case let .p(p)? = circuits[circuitID] { p.next = .edge }
+        case let .nextDestroyed(circuitID, reason):
+            if case let .p(p)? = circuits[circuitID] {
+                p.next = .edge  // the next side is already gone: nothing to tell it
+                removeP(p, toNext: reason)
+                enqueue(Self.destroyCell(p.circuitID, reason), circuit: p.circuitID, priority: true)
+                pump()
+            }
         case let .previousGone(circuitID, reason):
             if case .n? = circuits[circuitID] {
                 circuits[circuitID] = nil
@@ -450,8 +462,14 @@ public final class LinkMux: ChannelDuplexHandler {
         let depth = queues[circuit]!.count
         // Accounting may shed circuits, this one included: touch nothing of it afterwards.
         account(1)
-        if depth > relay.limits.maxQueuedCellsPerCircuit, case let .p(p)? = circuits[circuit] {
-            destroyP(p, reason: .resourceLimit, why: "queue_overflow")
+        guard depth > relay.limits.maxQueuedCellsPerCircuit else { return }
+        // Either direction: a client ignoring its windows fills the queue toward the next hop.
+        switch circuits[circuit] {
+        case let .p(p)?: destroyP(p, reason: .resourceLimit, why: "queue_overflow")
+        case let .n(n)?:
+            countDestroyed("queue_overflow")
+            destroyN(n, reason: .resourceLimit, tellPrevious: true)
+        case nil: break
         }
     }
 
@@ -494,11 +512,16 @@ public final class LinkMux: ChannelDuplexHandler {
         circuits[n.circuitID] = nil
         dropQueue(n.circuitID)
         enqueue(Self.destroyCell(n.circuitID, reason), circuit: n.circuitID, priority: true)
-        if tellPrevious { sendTruncated(for: n, reason: reason) }
+        if tellPrevious { destroyBackward(n, reason: reason) }
         pump()
     }
 
-    /// The next hop is gone: tell the client with TRUNCATED (we own the backward crypto here),
+    /// The n-side of a circuit is gone: its previous link destroys the rest with `reason`.
+    private func destroyBackward(_ n: NCircuit, reason: DestroyReason) {
+        send(.nextDestroyed(circuitID: n.previous.circuitID, reason: reason), to: n.previous.mux)
+    }
+
+    /// The client asked to truncate here: tell it with TRUNCATED (we own the backward crypto),
     /// and hand the circuit's edge back to the previous link.
     private func sendTruncated(for n: NCircuit, reason: DestroyReason) {
         let cell = originate(crypto: n.crypto, circuitID: n.previous.circuitID, command: RelayCommand.truncated.rawValue,
