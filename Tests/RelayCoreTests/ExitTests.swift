@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import Testing
@@ -152,6 +153,71 @@ struct ExitTests {
             rs[2].stats.circuitsDestroyed["data_beyond_stream_window"] == 1
                 || rs.contains { $0.stats.circuitsDestroyed["queue_overflow"] == 1 }
         }, "\(rs.map(\.stats.circuitsDestroyed))")
+    }
+
+    /// The exit's connection to a server closes with its stream or circuit, also while the
+    /// server is still sending and nobody reads: a client's END is flushed and then the
+    /// connection closed (not half-closed), and a DESTROY closes the circuit's connections.
+    /// Either left open would cost the relay a descriptor for good.
+    @Test func serverConnectionsCloseWithTheirStreamOrCircuit() async throws {
+        let server = try await TestTCPServer.start(.source, group: Self.group, keepsSendingAfterEOF: true)
+        let (rs, client, circ) = try await Self.path()
+        defer { Task { await client.close(); for r in rs { await r.stop() }; await server.stop() } }
+        // 100 MB asked for and never acknowledged: the windows run out with the server sending.
+        _ = try await circ.begin(streamID: 1, target: "127.0.0.1:\(server.port)")
+        try await circ.send(command: RelayCommand.data.rawValue, streamID: 1, data: Array("100000000\n".utf8))
+        #expect(try await circ.receive().command == RelayCommand.data.rawValue)
+        #expect(server.openConnections == 1)
+        try await circ.send(command: RelayCommand.end.rawValue, streamID: 1, data: [EndReason.done.rawValue])
+        #expect(await eventually(20) { server.openConnections == 0 }, "the exit kept the connection after END")
+
+        // Then a DESTROY. This server closes as soon as the exit's side is gone (EOF or reset),
+        // so its count shows the exit's close at once. Stream 1's DATA cells still in flight
+        // come first; skip to stream 2's CONNECTED.
+        let second = try await TestTCPServer.start(.source, group: Self.group)
+        defer { Task { await second.stop() } }
+        try await circ.send(command: RelayCommand.begin.rawValue, streamID: 2, data: Array("127.0.0.1:\(second.port)\u{0}".utf8))
+        var connected = false
+        for _ in 0..<1200 where !connected {
+            let m = try await circ.receive()
+            connected = m.command == RelayCommand.connected.rawValue && m.streamID == 2
+        }
+        #expect(connected)
+        try await circ.send(command: RelayCommand.data.rawValue, streamID: 2, data: Array("100000000\n".utf8))
+        #expect(await eventually(20) { second.openConnections == 1 })
+        try await client.send(client.fixed(circ.id, .destroy, [0]))
+        #expect(await eventually(20) { second.openConnections == 0 },
+                "the exit kept the connection after DESTROY; circuits open \(rs.map(\.stats.circuitsOpen)), destroyed \(rs.map(\.stats.circuitsDestroyed))")
+    }
+
+    /// What the client sent before END reaches the server in full before the exit closes.
+    @Test func endDeliversWhatWasSentBeforeClosing() async throws {
+        let received = NIOLockedValueBox((bytes: 0, closed: false))
+        let sink = try await ServerBootstrap(group: Self.group)
+            .childChannelInitializer { c in
+                c.eventLoop.makeCompletedFuture { try c.pipeline.syncOperations.addHandler(ByteCounter(received)) }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        let (rs, client, circ) = try await Self.path()
+        defer { Task { await client.close(); for r in rs { await r.stop() }; try? await sink.close() } }
+        _ = try await circ.begin(streamID: 3, target: "127.0.0.1:\(sink.localAddress!.port!)")
+        for _ in 0..<100 {
+            try await circ.send(command: RelayCommand.data.rawValue, streamID: 3, data: [UInt8](repeating: 7, count: 498))
+        }
+        try await circ.send(command: RelayCommand.end.rawValue, streamID: 3, data: [EndReason.done.rawValue])
+        #expect(await eventually(20) { received.withLockedValue { $0.closed } })
+        #expect(received.withLockedValue { $0.bytes } == 100 * 498)
+    }
+
+    final class ByteCounter: ChannelInboundHandler, Sendable {
+        typealias InboundIn = ByteBuffer
+        let box: NIOLockedValueBox<(bytes: Int, closed: Bool)>
+        init(_ box: NIOLockedValueBox<(bytes: Int, closed: Bool)>) { self.box = box }
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            let n = unwrapInboundIn(data).readableBytes
+            box.withLockedValue { $0.bytes += n }
+        }
+        func channelInactive(context: ChannelHandlerContext) { box.withLockedValue { $0.closed = true } }
     }
 
     @Test func sendmeWithTheWrongDigestDestroysTheCircuit() async throws {

@@ -284,11 +284,16 @@ extension LinkMux {
 
     func handleEnd(_ p: PCircuit, streamID: UInt16) {
         guard let stream = p.streams.removeValue(forKey: streamID) else { return }
-        if let ch = stream.channel {
-            stream.state = .closed
-            ch.close(mode: .output, promise: nil)  // finish sending what the client sent, then the server closes
-        } else {
-            stream.state = .closed
+        let connection = stream.channel
+        stream.state = .closed
+        guard let ch = connection else { return }
+        // As C tor: what the client sent is delivered, then the connection is closed, not half
+        // closed (a server still sending to a stream nobody reads would hold it open for ever);
+        // a server that does not take the rest within 15 s is cut off.
+        let cutOff = ch.eventLoop.scheduleTask(in: .seconds(15)) { ch.close(promise: nil) }
+        ch.writeAndFlush(ch.allocator.buffer(capacity: 0)).whenComplete { _ in
+            cutOff.cancel()
+            ch.close(promise: nil)
         }
     }
 
@@ -379,8 +384,9 @@ extension LinkMux {
         let streams = Array(p.streams.values)
         p.streams.removeAll()
         for s in streams {
+            let connection = s.channel  // read before the state changes: `.closed` has none
             s.state = .closed
-            s.channel?.close(promise: nil)
+            connection?.close(promise: nil)
         }
     }
 

@@ -13,20 +13,45 @@ func patternByte(_ i: Int) -> UInt8 { UInt8(truncatingIfNeeded: (i &* 2654435761
 final class TestTCPServer: @unchecked Sendable {
     enum Mode { case source, echo }
     let channel: any Channel
+    /// Connections accepted and not yet closed.
+    let open: NIOLockedValueBox<Int>
     var port: Int { channel.localAddress!.port! }
+    var openConnections: Int { open.withLockedValue { $0 } }
 
-    static func start(_ mode: Mode, group: any EventLoopGroup) async throws -> TestTCPServer {
+    /// `keepsSendingAfterEOF`: a server that goes on with its answer when the other side has
+    /// closed its half (as most servers in the middle of a response do).
+    static func start(_ mode: Mode, group: any EventLoopGroup, keepsSendingAfterEOF: Bool = false) async throws -> TestTCPServer {
+        let open = NIOLockedValueBox(0)
         let ch = try await ServerBootstrap(group: group)
+            .childChannelOption(.allowRemoteHalfClosure, value: keepsSendingAfterEOF)
             .childChannelInitializer { c in
                 c.eventLoop.makeCompletedFuture {
+                    try c.pipeline.syncOperations.addHandler(ConnectionCounter(open))
                     try c.pipeline.syncOperations.addHandler(mode == .source ? SourceHandler() as any ChannelHandler : EchoHandler())
                 }
             }
             .bind(host: "127.0.0.1", port: 0).get()
-        return TestTCPServer(channel: ch)
+        return TestTCPServer(channel: ch, open: open)
     }
-    init(channel: any Channel) { self.channel = channel }
+    init(channel: any Channel, open: NIOLockedValueBox<Int>) {
+        self.channel = channel
+        self.open = open
+    }
     func stop() async { try? await channel.close() }
+
+    final class ConnectionCounter: ChannelInboundHandler, Sendable {
+        typealias InboundIn = ByteBuffer
+        let open: NIOLockedValueBox<Int>
+        init(_ open: NIOLockedValueBox<Int>) { self.open = open }
+        func channelActive(context: ChannelHandlerContext) {
+            open.withLockedValue { $0 += 1 }
+            context.fireChannelActive()
+        }
+        func channelInactive(context: ChannelHandlerContext) {
+            open.withLockedValue { $0 -= 1 }
+            context.fireChannelInactive()
+        }
+    }
 
     final class EchoHandler: ChannelInboundHandler, Sendable {
         typealias InboundIn = ByteBuffer
