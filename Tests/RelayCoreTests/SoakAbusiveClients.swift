@@ -110,44 +110,59 @@ struct Abuse: Sendable {
     let counters: AbuseCounters
     let deadline: Date
 
-    private func pause(_ seconds: Double) async { try? await Task.sleep(for: .milliseconds(Int(seconds * 1000))) }
-
-    /// CREATE2 floods: 300 at once per link, every answer counted by kind.
-    func flood(relays: [RelayInfo], source: SocketAddress) async {
+    /// Until the deadline: a fresh client link to the next of `relays` (in turn) from `source`,
+    /// `body` on it, the link closed; a round that fails is counted under `kind`; `rest`
+    /// seconds between rounds.
+    private func rounds(_ kind: String, over relays: [RelayInfo], from source: SocketAddress, rest: Double,
+                        _ body: (TestCircuitClient, RelayInfo) async throws -> Void) async {
         var round = 0
         while Date() < deadline {
             let relay = relays[round % relays.count]
             round += 1
             do {
                 let client = try await TestCircuitClient.connect(to: relay, group: group, source: source)
-                var ids: [UInt32] = []
-                let rng = SystemRandom()
-                for _ in 0..<300 {
-                    let id = client.allocateCircuitID()
-                    ids.append(id)
-                    var x = [UInt8](repeating: 0, count: 32)
-                    x.withUnsafeMutableBytes { rng.fill($0) }
-                    let skin = relay.rsa.bytes + relay.ntor.bytes + x
-                    client.channel.write(client.fixed(id, .create2, [0, 2, 0, UInt8(skin.count)] + skin), promise: nil)
-                }
-                client.channel.flush()
-                counters.add("flood_creates", ids.count)
-                let until = Date() + 30
-                for id in ids {
-                    let cell = try await client.receive(on: id, seconds: max(0.1, until.timeIntervalSinceNow))
-                    switch cell.command {
-                    case .created2: counters.add("flood_created")
-                    case .destroy:
-                        counters.add("flood_destroy_reason_\(cell.body.getInteger(at: cell.body.readerIndex, as: UInt8.self) ?? 0)")
-                    default: counters.add("flood_other_answer")
-                    }
+                do {
+                    try await body(client, relay)
+                } catch {
+                    await client.close()
+                    throw error
                 }
                 await client.close()
-                counters.add("flood_rounds")
             } catch {
-                counters.failed("flood", error)
+                counters.failed(kind, error)
             }
-            await pause(2)
+            await pause(rest)
+        }
+    }
+
+    private func pause(_ seconds: Double) async { try? await Task.sleep(for: .milliseconds(Int(seconds * 1000))) }
+
+    /// CREATE2 floods: 300 at once per link, every answer counted by kind.
+    func flood(relays: [RelayInfo], source: SocketAddress) async {
+        await rounds("flood", over: relays, from: source, rest: 2) { client, relay in
+            var ids: [UInt32] = []
+            let rng = SystemRandom()
+            for _ in 0..<300 {
+                let id = client.allocateCircuitID()
+                ids.append(id)
+                var x = [UInt8](repeating: 0, count: 32)
+                x.withUnsafeMutableBytes { rng.fill($0) }
+                let skin = relay.rsa.bytes + relay.ntor.bytes + x
+                client.channel.write(client.fixed(id, .create2, [0, 2, 0, UInt8(skin.count)] + skin), promise: nil)
+            }
+            client.channel.flush()
+            counters.add("flood_creates", ids.count)
+            let until = Date() + 30
+            for id in ids {
+                let cell = try await client.receive(on: id, seconds: max(0.1, until.timeIntervalSinceNow))
+                switch cell.command {
+                case .created2: counters.add("flood_created")
+                case .destroy:
+                    counters.add("flood_destroy_reason_\(cell.body.getInteger(at: cell.body.readerIndex, as: UInt8.self) ?? 0)")
+                default: counters.add("flood_other_answer")
+                }
+            }
+            counters.add("flood_rounds")
         }
     }
 
@@ -169,51 +184,31 @@ struct Abuse: Sendable {
 
     /// Slow readers: 6 streams of a large blob toward a link whose socket is never read for 45 s.
     func slowReaders(guards: [RelayInfo], exit: RelayInfo, source: SocketAddress) async {
-        var round = 0
-        while Date() < deadline {
-            let g = guards[round % guards.count]
-            round += 1
-            do {
-                let client = try await TestCircuitClient.connect(to: g, group: group, source: source)
-                let circuits = try await streamsFetchingBlob(client, guardRelay: g, exit: exit, count: 6)
-                try await client.channel.setOption(ChannelOptions.autoRead, value: false).get()
-                counters.add("slow_reader_links")
-                counters.add("slow_reader_circuits", circuits.count)
-                await pause(min(45, max(0, deadline.timeIntervalSinceNow)))
-                await client.close()
-            } catch {
-                counters.failed("slow_reader", error)
-            }
-            await pause(2)
+        await rounds("slow_reader", over: guards, from: source, rest: 2) { client, g in
+            let circuits = try await streamsFetchingBlob(client, guardRelay: g, exit: exit, count: 6)
+            try await client.channel.setOption(ChannelOptions.autoRead, value: false).get()
+            counters.add("slow_reader_links")
+            counters.add("slow_reader_circuits", circuits.count)
+            await pause(min(45, max(0, deadline.timeIntervalSinceNow)))
         }
     }
 
     /// SENDME-less downloads: read DATA, never acknowledge; the exit has to stop at the stream
     /// window. The most DATA cells one stream delivered is kept as `sendmeless_max_data_cells`.
     func sendmeLess(guards: [RelayInfo], exit: RelayInfo, source: SocketAddress) async {
-        var round = 0
-        while Date() < deadline {
-            let g = guards[round % guards.count]
-            round += 1
-            do {
-                let client = try await TestCircuitClient.connect(to: g, group: group, source: source)
-                let circuits = try await streamsFetchingBlob(client, guardRelay: g, exit: exit, count: 2)
-                for c in circuits {
-                    var cells = 0
-                    // Until nothing more comes for 5 s: the windows are spent.
-                    while let m = try? await c.receive(seconds: 5) {
-                        if m.command == RelayCommand.data.rawValue { cells += 1 }
-                        if m.command == 0xFF || m.command == RelayCommand.end.rawValue { break }
-                    }
-                    counters.add("sendmeless_streams")
-                    counters.add("sendmeless_data_cells", cells)
-                    counters.atLeast("sendmeless_max_data_cells", cells)
+        await rounds("sendmeless", over: guards, from: source, rest: 2) { client, g in
+            let circuits = try await streamsFetchingBlob(client, guardRelay: g, exit: exit, count: 2)
+            for c in circuits {
+                var cells = 0
+                // Until nothing more comes for 5 s: the windows are spent.
+                while let m = try? await c.receive(seconds: 5) {
+                    if m.command == RelayCommand.data.rawValue { cells += 1 }
+                    if m.command == 0xFF || m.command == RelayCommand.end.rawValue { break }
                 }
-                await client.close()
-            } catch {
-                counters.failed("sendmeless", error)
+                counters.add("sendmeless_streams")
+                counters.add("sendmeless_data_cells", cells)
+                counters.atLeast("sendmeless_max_data_cells", cells)
             }
-            await pause(2)
         }
     }
 
@@ -222,52 +217,42 @@ struct Abuse: Sendable {
     /// a SENDME. Circuits the relay destroyed are counted by reason; `overrun_not_destroyed`
     /// counts circuits that took it all (a relay that buffers without bound).
     func overrun(guards: [RelayInfo], exit: RelayInfo, source: SocketAddress) async {
-        var round = 0
         let payload = [UInt8](repeating: 0x55, count: 498)
-        while Date() < deadline {
-            let g = guards[round % guards.count]
-            round += 1
-            do {
-                let client = try await TestCircuitClient.connect(to: g, group: group, source: source)
-                let c = try await client.createCircuit(to: g)
-                try await c.extend(to: exit)
-                _ = try await c.begin(streamID: 1, target: "127.0.0.1:\(cfg.stuck_port)")
-                for i in 0..<12_000 {
-                    client.channel.write(c.relayCell(command: RelayCommand.data.rawValue, streamID: 1, data: payload), promise: nil)
-                    if i % 50 == 49 { client.channel.flush() }
-                }
-                client.channel.flush()
-                counters.add("overrun_circuits")
-                // The exit destroys the circuit; its previous hop (our guard) tells us with
-                // TRUNCATED and the reason. An END first means the server side went away.
-                var outcome: String?
-                var ended: UInt8?
-                var sendmes = 0
-                let until = Date() + 60
-                while outcome == nil, Date() < until {
-                    let m: RelayMessage
-                    do {
-                        m = try await c.receive(seconds: max(0.1, until.timeIntervalSinceNow))
-                    } catch {
-                        counters.failed("overrun", error)
-                        break
-                    }
-                    switch m.command {
-                    case 0xFF: outcome = "overrun_destroy_reason_\(m.data.first ?? 0)"
-                    case RelayCommand.truncated.rawValue: outcome = "overrun_truncated_reason_\(m.data.first ?? 0)"
-                    case RelayCommand.end.rawValue: ended = m.data.first ?? 0
-                    case RelayCommand.sendme.rawValue: sendmes += 1
-                    default: break
-                    }
-                }
-                if let ended { counters.add("overrun_end_reason_\(ended)") }
-                counters.add(outcome ?? "overrun_not_destroyed")
-                counters.atLeast("overrun_most_sendmes", sendmes)
-                await client.close()
-            } catch {
-                counters.failed("overrun", error)
+        await rounds("overrun", over: guards, from: source, rest: 3) { client, g in
+            let c = try await client.createCircuit(to: g)
+            try await c.extend(to: exit)
+            _ = try await c.begin(streamID: 1, target: "127.0.0.1:\(cfg.stuck_port)")
+            for i in 0..<12_000 {
+                client.channel.write(c.relayCell(command: RelayCommand.data.rawValue, streamID: 1, data: payload), promise: nil)
+                if i % 50 == 49 { client.channel.flush() }
             }
-            await pause(3)
+            client.channel.flush()
+            counters.add("overrun_circuits")
+            // The exit destroys the circuit and the DESTROY comes back (DESTROYED), or our
+            // guard kills it first (RESOURCELIMIT). An END first means the server went away.
+            var outcome: String?
+            var ended: UInt8?
+            var sendmes = 0
+            let until = Date() + 60
+            while outcome == nil, Date() < until {
+                let m: RelayMessage
+                do {
+                    m = try await c.receive(seconds: max(0.1, until.timeIntervalSinceNow))
+                } catch {
+                    counters.failed("overrun", error)
+                    break
+                }
+                switch m.command {
+                case 0xFF: outcome = "overrun_destroy_reason_\(m.data.first ?? 0)"
+                case RelayCommand.truncated.rawValue: outcome = "overrun_truncated_reason_\(m.data.first ?? 0)"
+                case RelayCommand.end.rawValue: ended = m.data.first ?? 0
+                case RelayCommand.sendme.rawValue: sendmes += 1
+                default: break
+                }
+            }
+            if let ended { counters.add("overrun_end_reason_\(ended)") }
+            counters.add(outcome ?? "overrun_not_destroyed")
+            counters.atLeast("overrun_most_sendmes", sendmes)
         }
     }
 }
