@@ -90,8 +90,19 @@ public final class RSAPrivateKey: @unchecked Sendable {
     let pkey: OpaquePointer  // EVP_PKEY, immutable after init
     public let publicKey: RSAPublicKey
 
+    /// Takes ownership of `pkey`, also when it throws: an object whose init throws before all
+    /// its properties are set never runs deinit, so the key is freed here on every failure.
     private init(owning pkey: OpaquePointer, checkConsistency: Bool = true) throws {
+        do {
+            publicKey = try Self.publicKey(of: pkey, checkConsistency: checkConsistency)
+        } catch {
+            EVP_PKEY_free(pkey)
+            throw error
+        }
         self.pkey = pkey
+    }
+
+    private static func publicKey(of pkey: OpaquePointer, checkConsistency: Bool) throws -> RSAPublicKey {
         if checkConsistency {
             // Decoding does not check that n = p·q, d·e ≡ 1, …: a damaged key file can decode into
             // a key that signs garbage and names another identity. Refuse it here.
@@ -107,7 +118,7 @@ public final class RSAPrivateKey: @unchecked Sendable {
         guard n > 0, let out else { throw CryptoError.openssl("i2d_PublicKey") }
         let der = Array(UnsafeBufferPointer(start: out, count: Int(n)))
         shim_OPENSSL_free(out)
-        publicKey = try RSAPublicKey(pkcs1DER: der)
+        return try RSAPublicKey(pkcs1DER: der)
     }
 
     deinit { EVP_PKEY_free(pkey) }

@@ -67,11 +67,19 @@ public final class LinkMux: ChannelDuplexHandler {
     private var idleSince: NIODeadline?
     private var idleLimit: TimeAmount = .zero
     private(set) var ref: LinkMuxRef?
+    /// The channel went inactive: cells that other links still hand us are dropped, not queued
+    /// (nobody would write them, and they would stay in the relay-wide queue total).
+    private var isClosed = false
     private var logger: Logger
 
     public init(relay: RelayContext) {
         self.relay = relay
         logger = relay.logger
+        relay.stats.update { $0.linkMuxesAlive += 1 }
+    }
+
+    deinit {
+        relay.stats.update { $0.linkMuxesAlive -= 1 }
     }
 
     public func handlerAdded(context: ChannelHandlerContext) {
@@ -84,6 +92,11 @@ public final class LinkMux: ChannelDuplexHandler {
         idleCheck?.cancel()
         idleCheck = nil
         self.context = nil
+        // `ref` holds this mux strongly (other loops reach it through it): dropping it breaks the
+        // cycle, so the mux is freed once no circuit elsewhere still names it. Messages that
+        // arrive later find no context and are dropped.
+        ref = nil
+        flushOutbox()
     }
 
     public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -163,6 +176,7 @@ public final class LinkMux: ChannelDuplexHandler {
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
+        isClosed = true
         // Tear down every circuit on this link, telling the other side of each.
         for (id, half) in circuits {
             switch half {
@@ -453,6 +467,7 @@ public final class LinkMux: ChannelDuplexHandler {
     }
 
     func enqueue(_ cell: Cell, circuit: UInt32, priority: Bool) {
+        guard !isClosed else { return }
         if queues[circuit] == nil {
             queues[circuit] = CircularBuffer(initialCapacity: 8)
             if priority { ring.prepend(circuit) } else { ring.append(circuit) }

@@ -35,6 +35,9 @@ public final class CircuitStats: Sendable {
         public var killedForMemory = 0
         /// Links closed after having had no circuit for their idle time.
         public var idleLinksClosed = 0
+        /// Link muxes still in memory (links open, or closed and not yet freed): after links
+        /// close this falls back, so a retain cycle shows as growth here.
+        public var linkMuxesAlive = 0
         public var streamsOpened = 0
         public var streamsRefused: [String: Int] = [:]
         public var directoryStreams = 0
