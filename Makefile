@@ -57,7 +57,7 @@ ASAN_SUITES = RelayCoreTests|RelayNodeTests|RelayStoreTests|TorProtocolTests|Tor
 test-asan: deps
 	$(SWIFT) build --build-tests --sanitize=address --scratch-path .build-asan
 	rm -rf .build-asan/asan-reports && mkdir -p .build-asan/asan-reports
-	ASAN_OPTIONS=log_path=$(CURDIR)/.build-asan/asan-reports/asan SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH=2 \
+	ASAN_OPTIONS=log_path=$(CURDIR)/.build-asan/asan-reports/asan LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/sanitizers/lsan.supp SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH=2 \
 	  $(SWIFT) test --skip-build --sanitize=address --scratch-path .build-asan --filter '$(ASAN_SUITES)' --skip Bench \
 	  > .build-asan/test.log 2>&1; rc=$$?; grep -E "Test run with" .build-asan/test.log; \
 	  ls .build-asan/asan-reports | head; [ $$rc = 0 ] && [ -z "$$(ls .build-asan/asan-reports)" ]

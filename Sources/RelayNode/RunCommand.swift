@@ -171,6 +171,7 @@ struct RunCommand: AsyncParsableCommand {
             fail("\(error)")
         }
         try? await workers.shutdown()
+        await relay.shutdown()
         try await group.shutdownGracefully()
     }
 }

@@ -92,12 +92,14 @@ struct MetricsServerTests {
         #expect(samples[#"tor_relay_load_onionskins_total{type="ntor_v3",action="dropped"}"#] == 0)
         #expect(samples["tor_relay_signing_cert_expiry_timestamp"] == 1_800_000_000)
         #expect(samples["relaynode_queued_cells"] == 0)
+        #expect(samples["relaynode_link_muxes"] == 1, "one link open, one circuit switch")
 
         // Counters only grow; a second scrape after the link closed still counts its bytes.
         try await link.close()
         #expect(await LinkTests.eventually { relayEnv.stats.snapshot.openLinks == 0 })
         let again = try Self.parse(String(try await Self.http(port, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").split(separator: "\r\n\r\n", maxSplits: 1)[1]))
         #expect(again[#"tor_relay_connections{type="OR",direction="received",state="opened",family="ipv4"}"#] == 0)
+        #expect(again["relaynode_link_muxes"] == 0, "a closed link's circuit switch is freed")
         #expect(again[#"tor_relay_traffic_bytes{direction="read"}"#]! >= samples[#"tor_relay_traffic_bytes{direction="read"}"#]!)
 
         #expect(try await Self.http(port, "GET / HTTP/1.1\r\nHost: x\r\n\r\n").hasPrefix("HTTP/1.1 404"))

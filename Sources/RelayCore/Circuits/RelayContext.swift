@@ -126,6 +126,12 @@ extension RelayContext {
         }
     }
 
+    /// Stops the resolver threads, if the relay was ever an exit (at the end of `run`).
+    public func shutdown() async {
+        guard resolverStarted.withLockedValue({ $0 }) else { return }
+        try? await resolver.shutdownGracefully()
+    }
+
     /// A context for tools that open links but carry no circuits (link-probe, benchmarks):
     /// every CREATE is refused.
     public static func linksOnly(ourIdentity: RSAFingerprint, registry: LinkRegistry = LinkRegistry(), logger: Logger) -> RelayContext {

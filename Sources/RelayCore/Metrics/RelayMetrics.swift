@@ -84,6 +84,9 @@ public actor RelayMetrics {
         count("relaynode_circuits_killed_for_memory_total", [], circuits.killedForMemory,
               "Circuits destroyed because queued cells on all links exceeded the limit")
         gauge("relaynode_queued_cells", [], max(0, sources.relay.queued.current), "Relay cells queued on all links, waiting to be written")
+        gauge("relaynode_link_muxes", [], circuits.linkMuxesAlive,
+              "Link circuit switches in memory: open links, and closed ones not yet freed (should track open links)")
+        count("relaynode_idle_links_closed_total", [], circuits.idleLinksClosed, "Links closed after having no circuit for their idle time")
         gauge("relaynode_event_loops", [], sources.eventLoops, "Event loops (threads) serving links")
         return registry.emitToString()
     }
