@@ -18,7 +18,7 @@ final class Daemon: @unchecked Sendable {
 
     var pid: pid_t { child.pid }
 
-    var log: String { FileManager.default.contents(atPath: logPath).map { String(decoding: $0, as: UTF8.self) } ?? "" }
+    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
     /// Sends SIGTERM and waits up to `grace` seconds; returns the exit status, or nil if it had
     /// to be killed (or died by a signal).
