@@ -40,25 +40,27 @@ test-quick: deps
 	$(SWIFT) test --skip-build --filter BulkExitTests
 	./scripts/privnet check --relaynode-bin "$$($(SWIFT) build --show-bin-path)/relaynode"
 
-# The relay's concurrent core (links, circuits across event loops, exits, the 64 MiB transfer,
-# C tor interop) under ThreadSanitizer, in a build directory of its own; any report fails it.
-# Not part of `make test` (about 2 minutes to build and 8 to run on 2 cores).
+# The node's suites (relay core with its cross-loop circuits, exits and the 64 MiB transfer,
+# relaynode, node database, protocol, crypto, fuzz regressions) under ThreadSanitizer, and under
+# AddressSanitizer, each in a build directory of its own. Every process, relaynode children
+# included, writes its reports under .build-X/X-reports; any report fails the run. The
+# sanitizers' suppressions (third-party code only) are explained in scripts/sanitizers.
+NODE_SUITES = RelayCoreTests|RelayNodeTests|RelayStoreTests|TorProtocolTests|TorCryptoTests|FuzzRegressionTests
 test-tsan: deps
 	$(SWIFT) build --build-tests --sanitize=thread --scratch-path .build-tsan
-	TSAN_OPTIONS=halt_on_error=0 SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH=2 \
-	  $(SWIFT) test --skip-build --sanitize=thread --scratch-path .build-tsan --filter RelayCoreTests --skip Bench \
-	  > .build-tsan/test.log 2>&1; rc=$$?; grep -E "Test run with|WARNING: ThreadSanitizer" .build-tsan/test.log; \
-	  [ $$rc = 0 ] && ! grep -q "WARNING: ThreadSanitizer" .build-tsan/test.log
+	rm -rf .build-tsan/tsan-reports && mkdir -p .build-tsan/tsan-reports
+	TSAN_OPTIONS="halt_on_error=0 suppressions=$(CURDIR)/scripts/sanitizers/tsan.supp print_suppressions=1 log_path=$(CURDIR)/.build-tsan/tsan-reports/tsan" \
+	SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH=2 \
+	  $(SWIFT) test --skip-build --sanitize=thread --scratch-path .build-tsan --filter '$(NODE_SUITES)' --skip Bench \
+	  > .build-tsan/test.log 2>&1; rc=$$?; grep -E "Test run with" .build-tsan/test.log; \
+	  cat .build-tsan/tsan-reports/* 2>/dev/null | grep -E "WARNING: ThreadSanitizer|Matched|^[0-9]+ race:"; \
+	  [ $$rc = 0 ] && ! cat .build-tsan/tsan-reports/* 2>/dev/null | grep -q "WARNING: ThreadSanitizer"
 
-# The node's suites (relay core, relaynode, node database, protocol, crypto, fuzz regressions)
-# under AddressSanitizer, relaynode children included: every process writes its reports under
-# .build-asan/asan-reports, and any report fails the run.
-ASAN_SUITES = RelayCoreTests|RelayNodeTests|RelayStoreTests|TorProtocolTests|TorCryptoTests|FuzzRegressionTests
 test-asan: deps
 	$(SWIFT) build --build-tests --sanitize=address --scratch-path .build-asan
 	rm -rf .build-asan/asan-reports && mkdir -p .build-asan/asan-reports
 	ASAN_OPTIONS=log_path=$(CURDIR)/.build-asan/asan-reports/asan LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/sanitizers/lsan.supp SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH=2 \
-	  $(SWIFT) test --skip-build --sanitize=address --scratch-path .build-asan --filter '$(ASAN_SUITES)' --skip Bench \
+	  $(SWIFT) test --skip-build --sanitize=address --scratch-path .build-asan --filter '$(NODE_SUITES)' --skip Bench \
 	  > .build-asan/test.log 2>&1; rc=$$?; grep -E "Test run with" .build-asan/test.log; \
 	  ls .build-asan/asan-reports | head; [ $$rc = 0 ] && [ -z "$$(ls .build-asan/asan-reports)" ]
 

@@ -25,9 +25,11 @@ struct ConfigReloader: Service {
     let relay: RelayContext
     let limiter: BandwidthLimiter?
     let logger: Logger
+    /// SIGHUPs (from `SighupFanout`).
+    let sighups: AsyncStream<Void>
 
     func run() async throws {
-        let signals = await UnixSignalsSequence(trapping: .sighup)
+        let signals = sighups
         await withTaskGroup(of: Void.self) { g in
             g.addTask {
                 for await _ in signals { reload() }

@@ -30,6 +30,8 @@ struct KeyMaintenance: Service {
     let credentials: LinkCredentialStore
     let interval: Duration
     let logger: Logger
+    /// SIGHUPs (from `SighupFanout`).
+    let sighups: AsyncStream<Void>
 
     /// What is due for `keys` at `now`, applied; the events to store with them.
     static func maintain(_ keys: inout RelayKeys, now: Date, lifetimes: KeyLifetimes, context: String,
@@ -67,7 +69,7 @@ struct KeyMaintenance: Service {
     func run() async throws {
         let (triggers, continuation) = AsyncStream<String>.makeStream(bufferingPolicy: .bufferingNewest(1))
         let hup = Task {
-            for await _ in await UnixSignalsSequence(trapping: .sighup) { continuation.yield("SIGHUP") }
+            for await _ in sighups { continuation.yield("SIGHUP") }
         }
         let timer = Task {
             while !Task.isCancelled {

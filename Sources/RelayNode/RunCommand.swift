@@ -100,8 +100,10 @@ struct RunCommand: AsyncParsableCommand {
                   successTerminationBehavior: .gracefullyShutdownGroup),
         ]
         let liveConfig = LiveConfig(config)
+        let sighup = await SighupFanout(subscribers: 2)
+        services.append(.init(service: sighup))
         services.append(.init(service: ConfigReloader(load: { [node] in try node.relayConfig() }, live: liveConfig, relay: relay,
-                                                      limiter: limiter, logger: logger)))
+                                                      limiter: limiter, logger: logger, sighups: sighup.streams[0])))
         let accounting = AccountingStatus()
         services.append(.init(service: AccountingService(
             config: config.operations.accounting, database: prepared.database, traffic: traffic, relay: relay,
@@ -122,7 +124,8 @@ struct RunCommand: AsyncParsableCommand {
         }
         services.append(.init(service: KeyMaintenance(
             database: prepared.database, lifetimes: try node.lifetimes(), live: live, handshakes: handshakes,
-            credentials: prepared.credentialStore, interval: config.testingTorNetwork ? .seconds(30) : .seconds(600), logger: logger)))
+            credentials: prepared.credentialStore, interval: config.testingTorNetwork ? .seconds(30) : .seconds(600), logger: logger,
+            sighups: sighup.streams[1])))
         if config.dirAuthorities.isEmpty {
             logger.notice("no DirAuthority configured: not publishing a descriptor or fetching the consensus")
         } else {

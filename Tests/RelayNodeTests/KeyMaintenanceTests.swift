@@ -20,9 +20,10 @@ struct KeyMaintenanceTests {
         let d = try Daemon("relaynode", Programs.relaynode, ["run", "--config", tmp.sub("torrc")], logPath: tmp.sub("relaynode.log"))
         #expect(waitFor(20) { d.log.contains("ORPort listening") }, "\(d.log)")
 
-        // Nothing changed yet: SIGHUP says so.
+        // Nothing changed yet: SIGHUP says so, to both the configuration reload and the key
+        // check (sent as soon as the relay listens: each must already be subscribed).
         kill(d.pid, SIGHUP)
-        #expect(waitFor(10) { d.log.contains("SIGHUP: keys unchanged") }, "\(d.log)")
+        #expect(waitFor(10) { d.log.contains("SIGHUP: keys unchanged") && d.log.contains("SIGHUP: configuration reloaded") }, "\(d.log)")
 
         // Another process renews the signing certificate and rotates the onion keys.
         let renew = try relaynode("keys", "renew-signing", "--data-directory", data)

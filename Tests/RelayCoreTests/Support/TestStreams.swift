@@ -5,8 +5,43 @@ import NIOPosix
 import TorProtocol
 @testable import RelayCore
 
-/// Deterministic test bytes: a byte stream anyone can regenerate from the offset.
-func patternByte(_ i: Int) -> UInt8 { UInt8(truncatingIfNeeded: (i &* 2654435761) >> 13 ^ i) }
+/// Deterministic test bytes: a byte stream anyone can regenerate from the offset. It repeats
+/// every 2^21 bytes (the byte is the low 8 bits of (i·K >> 13) ^ i, which depend only on
+/// i mod 2^21), so tests copy and compare slices of one table instead of computing byte by
+/// byte: in a debug build, and more so under ThreadSanitizer, the per-byte loop made the test
+/// server and the checks the slowest part of the bulk tests, on event loops the relays share.
+let patternPeriod = 1 << 21
+let patternTable: [UInt8] = (0..<patternPeriod).map { UInt8(truncatingIfNeeded: ($0 &* 2654435761) >> 13 ^ $0) }
+func patternByte(_ i: Int) -> UInt8 { patternTable[i & (patternPeriod - 1)] }
+
+/// Writes pattern bytes [offset, offset + count) into `buffer`.
+func writePattern(into buffer: inout ByteBuffer, from offset: Int, count: Int) {
+    var at = offset, left = count
+    while left > 0 {
+        let start = at % patternPeriod
+        let n = min(left, patternPeriod - start)
+        buffer.writeBytes(patternTable[start..<start + n])
+        at += n
+        left -= n
+    }
+}
+
+/// The first index where `bytes` differs from the pattern, or nil if it matches throughout.
+func firstPatternMismatch(_ bytes: [UInt8]) -> Int? {
+    bytes.withUnsafeBytes { got in
+        patternTable.withUnsafeBytes { table in
+            var at = 0
+            while at < got.count {
+                let n = min(got.count - at, patternPeriod)
+                if memcmp(got.baseAddress! + at, table.baseAddress!, n) != 0 {
+                    return (at..<at + n).first { got[$0] != patternByte($0) }
+                }
+                at += n
+            }
+            return nil
+        }
+    }
+}
 
 /// A TCP server on 127.0.0.1 for exit tests. `source`: reads "N\n", sends N pattern bytes,
 /// closes. `echo`: sends back what it reads.
@@ -76,7 +111,7 @@ final class TestTCPServer: @unchecked Sendable {
                 while offset < n && context.channel.isWritable {
                     let m = min(chunk, n - offset)
                     var out = context.channel.allocator.buffer(capacity: m)
-                    for i in offset..<offset + m { out.writeInteger(patternByte(i)) }
+                    writePattern(into: &out, from: offset, count: m)
                     offset += m
                     context.write(wrapOutboundOut(out), promise: nil)
                 }
