@@ -26,7 +26,7 @@ final class SighupFanout: Service, Sendable {
     }
 
     func run() async throws {
-        try? await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             for await _ in self.signals {
                 for c in self.continuations { c.yield() }
             }
